@@ -1,0 +1,23 @@
+"""latentdim: latent dimensionality of auto-encoder generative models, and of data."""
+
+from latentdim.errors import LatentdimError
+from latentdim.latents import LATENT_LAWS
+from latentdim.synthetic import (
+    Dataset,
+    SyntheticMap,
+    SyntheticSpec,
+    generate,
+    load_dataset,
+    make_dataset,
+)
+
+__all__ = [
+    "LATENT_LAWS",
+    "Dataset",
+    "LatentdimError",
+    "SyntheticMap",
+    "SyntheticSpec",
+    "generate",
+    "load_dataset",
+    "make_dataset",
+]

@@ -1,0 +1,3 @@
+from latentdim.cli import cli
+
+cli()

@@ -1,0 +1,15 @@
+import pytest
+import torch
+
+from latentdim import make_dataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def small_n8():
+    """2000 points of n = 8 in R^32: enough for a few training steps."""
+    return make_dataset(8, 32, samples=2000, seed=0)
