@@ -30,11 +30,20 @@ def mmd_imq(codes: torch.Tensor, prior: torch.Tensor, scales=IMQ_SCALES) -> torc
     return within / (b * (b - 1)) - 2.0 * across / (b * b)
 
 
-def gradient_penalty(
+def wgan_gp_terms(
     critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, generator=None
-) -> torch.Tensor:
-    """WGAN-GP penalty E[(||grad D(x_hat)|| - 1)^2], x_hat = t real + (1 - t) fake, t ~ U(0,1)."""
-    t = torch.rand(real.shape[0], 1, generator=generator, dtype=real.dtype)
-    mixed = (t * real.detach() + (1 - t) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    return ((grad.norm(dim=1) - 1.0) ** 2).mean()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wasserstein estimate W = mean D(real) - mean D(fake) and the gradient penalty
+    GP = E[(||grad D(x_hat)|| - 1)^2], x_hat = t real + (1 - t) fake, t ~ U(0, 1).
+
+    One critic pass over the stacked real, fake and interpolated rows serves both.
+    ``real`` and ``fake`` are treated as constants (the critic's own step).
+    """
+    b = real.shape[0]
+    real, fake = real.detach(), fake.detach()
+    t = torch.rand(b, 1, generator=generator, dtype=real.dtype)
+    mixed = (t * real + (1 - t) * fake).requires_grad_(True)
+    out = critic(torch.cat([real, fake, mixed]))
+    (grad,) = torch.autograd.grad(out[2 * b :].sum(), mixed, create_graph=True)
+    wasserstein = out[:b].mean() - out[b : 2 * b].mean()
+    return wasserstein, ((grad.norm(dim=1) - 1.0) ** 2).mean()

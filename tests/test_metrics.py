@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentdim.losses import gradient_penalty, mmd_imq, squared_distances
+from latentdim.losses import mmd_imq, squared_distances, wgan_gp_terms
 from latentdim.metrics import (
     active_dims,
     frechet_distance,
@@ -123,10 +123,13 @@ def test_mmd_matches_direct_numpy():
     assert abs(same) < got
 
 
-def test_gradient_penalty_of_linear_critic():
+def test_wgan_gp_terms_of_linear_critic():
     # D(x) = w.x has gradient w everywhere: penalty is (||w|| - 1)^2
     critic = torch.nn.Linear(3, 1, bias=False, dtype=torch.float64)
     with torch.no_grad():
         critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0]]))
     real, fake = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)
-    assert gradient_penalty(critic, real, fake).item() == pytest.approx(16.0)
+    wasserstein, gp = wgan_gp_terms(critic, real, fake)
+    assert gp.item() == pytest.approx(16.0)
+    expected = (critic(real).mean() - critic(fake).mean()).item()
+    assert wasserstein.item() == pytest.approx(expected)

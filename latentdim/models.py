@@ -1,0 +1,21 @@
+"""The model registry: name -> class. The CLI's ``--model`` choices read it."""
+
+from __future__ import annotations
+
+import torch
+
+from latentdim.autoencoder import AutoEncoder, ModelConfig
+from latentdim.errors import LatentdimError
+from latentdim.maskaae import MaskAAE
+from latentdim.wae import WAEGAN, WAEMMD
+
+MODELS: dict[str, type[AutoEncoder]] = {cls.name: cls for cls in (WAEMMD, WAEGAN, MaskAAE)}
+
+
+def build_model(config: ModelConfig, generator: torch.Generator | None = None) -> AutoEncoder:
+    """A freshly initialised model of ``config.model``."""
+    try:
+        cls = MODELS[config.model]
+    except KeyError:
+        raise LatentdimError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}") from None
+    return cls(config, generator)
