@@ -27,6 +27,7 @@ Losses = dict[str, torch.Tensor]
 class ModelConfig:
     """Architecture and loss weights of one model.
 
+    ``data_dim`` is filled in from the data by :func:`latentdim.runs.fit`.
     ``hidden`` are the encoder's hidden widths (the decoder mirrors them);
     ``critic_hidden`` the latent critic's, for adversarial models. The default
     256-256 auto-encoder (the reference workload's) and 128-128 latent critic make a
@@ -38,8 +39,8 @@ class ModelConfig:
     """
 
     model: str
-    data_dim: int
     latent_dim: int
+    data_dim: int | None = None
     hidden: tuple[int, ...] = (256, 256)
     critic_hidden: tuple[int, ...] = (128, 128)
     penalty: float | None = None
@@ -49,7 +50,7 @@ class ModelConfig:
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
         if self.latent_dim < 1:
             raise LatentdimError(f"latent dimension must be >= 1, got {self.latent_dim}")
-        if self.data_dim < 1:
+        if self.data_dim is not None and self.data_dim < 1:
             raise LatentdimError(f"data dimension must be >= 1, got {self.data_dim}")
         if any(h < 1 for h in self.hidden + self.critic_hidden):
             raise LatentdimError("hidden widths must be >= 1")
@@ -81,6 +82,8 @@ class AutoEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig, generator: torch.Generator | None = None):
         super().__init__()
+        if config.data_dim is None:
+            raise LatentdimError("the model's data dimension is not set")
         self.config = config
         d, m = config.data_dim, config.latent_dim
         self.encoder = mlp([d, *config.hidden, m])

@@ -10,10 +10,17 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
+import torch
 
+from latentdim.autoencoder import ModelConfig
+from latentdim.data import read_matrix
 from latentdim.errors import LatentdimError
+from latentdim.files import atomic_path
 from latentdim.latents import LATENT_LAWS
+from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
+from latentdim.training import DivergenceError, TrainConfig
 
 
 class _Cli(click.Group):
@@ -28,6 +35,8 @@ class _Cli(click.Group):
             _fail(exc.format_message(), exc.exit_code)
         except LatentdimError as exc:
             _fail(str(exc), 2)
+        except DivergenceError as exc:
+            _fail(str(exc), 1)
         except click.Abort:
             _fail("aborted", 1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -95,3 +104,68 @@ def _summary(path: Path, meta: dict) -> str:
         f"  sha256 {meta['sha256']}",
     ]
     return "\n".join(lines)
+
+
+def _widths(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    return widths
+
+
+@cli.command()
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model family.")
+@click.option("--latent-dim", "-m", required=True, type=int, help="Latent capacity m.")
+@click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Training iterations.")
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--hidden", callback=_widths, help="Encoder hidden widths, e.g. 256,256 (decoder mirrors).")
+@click.option("--critic-hidden", callback=_widths, help="Latent critic hidden widths, e.g. 128,128.")
+@click.option("--penalty", type=float, help="WAE-MMD lambda [10] or WAE-GAN adversarial weight [1].")
+@click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
+@click.option("--threads", type=int, help="torch threads [torch's default].")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--force", is_flag=True, help="Replace an existing run directory.")
+def train(
+    data, model_name, latent_dim, hidden, critic_hidden, penalty, threads, output, force, **train_options
+):
+    """Train a model on DATA (.npz from make-data, .npy or .csv) and evaluate it."""
+    from latentdim.runs import fit, save_run
+
+    if Path(output).exists() and not force:
+        raise LatentdimError(f"{output} exists; use --force to overwrite")
+    x = read_matrix(data)
+    shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
+    model_config = ModelConfig(model_name, latent_dim, x.shape[1], penalty=penalty, **shapes)
+    train_config = TrainConfig(**train_options)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = fit(x, model_config, train_config)
+    result.config["data"]["path"] = str(data)
+    save_run(result, output, force=force)
+    shown = {k: v for k, v in result.metrics.items() if k != "mask"}
+    click.echo(json.dumps(shown, indent=2))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-n", "num", type=int, default=1000, show_default=True, help="Number of points.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npy file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def sample(run_dir, num, seed, output, force):
+    """Generate N points from a trained run into a .npy file."""
+    from latentdim.runs import load_run
+
+    if num < 1:
+        raise LatentdimError(f"-n must be >= 1, got {num}")
+    if not output.endswith(".npy"):
+        raise LatentdimError(f"{output}: output must be a .npy file")
+    points = load_run(run_dir).sample(num, torch.Generator().manual_seed(seed))
+    with atomic_path(output, force=force) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, points)
+    click.echo(f"{output}: {num} x {points.shape[1]} generated points")
