@@ -1,0 +1,69 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from latentdim.cli import cli
+from latentdim.runs import METRIC_KEYS
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "d.npz"
+    assert run("make-data", "--n", 3, "--d", 12, "--samples", 600, "-o", path).exit_code == 0
+    return path
+
+
+def test_train_writes_run_then_sample(data_file, tmp_path):
+    out = tmp_path / "run"
+    args = ["--model", "maskaae", "-m", 5, "--steps", 20, "--hidden", "16,16", "--critic-hidden", "16"]
+    result = run("train", data_file, *args, "-o", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(metrics)
+    assert json.loads(result.output)["active_dims"] == metrics["active_dims"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["latent_dim"] == 5 and config["train"]["seed"] == 0
+    assert config["data"]["path"] == str(data_file) and "torch" in config["versions"]
+    header = (out / "history.csv").read_text().splitlines()[0].split(",")
+    assert "mask_4" in header and "ae_recon" in header
+    samples = tmp_path / "s.npy"
+    result = run("sample", out, "-n", 25, "-o", samples)
+    assert result.exit_code == 0, result.output
+    x = np.load(samples)
+    assert x.shape == (25, 12) and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "vae", "-m", 2], "'vae' is not one of"),
+        (["--model", "wae-mmd", "-m", 0], "latent dimension must be >= 1"),
+        (["--model", "wae-mmd", "-m", 2, "--steps", 0], "steps must be >= 1"),
+        (["--model", "wae-mmd", "-m", 2, "--batch-size", 100000], "batch size 100000 exceeds"),
+        (["--model", "wae-mmd", "-m", 2, "--hidden", "8,x"], "comma-separated integers"),
+    ],
+)
+def test_train_bad_input(data_file, tmp_path, args, message):
+    result = run("train", data_file, *args, "-o", tmp_path / "run")
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_unknown_file_type(tmp_path):
+    bad = tmp_path / "x.txt"
+    bad.write_text("1,2\n3,4\n")
+    result = run("train", bad, "--model", "wae-mmd", "-m", 2, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "unknown file type" in result.output
+
+
+def test_sample_missing_run(tmp_path):
+    result = run("sample", tmp_path / "nope", "-n", 5, "-o", tmp_path / "s.npy")
+    assert result.exit_code == 2 and "cannot load run" in result.output
+    assert not (tmp_path / "s.npy").exists()
