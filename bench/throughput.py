@@ -129,6 +129,17 @@ def best(repeats: int, fn) -> float:
     return min(fn() for _ in range(repeats))
 
 
+def interleaved(repeats: int, first, second) -> tuple[list[float], list[float]]:
+    """Times of ``repeats`` calls of each function, alternating which goes first, so a
+    passing load on the machine hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(repeats):
+        order = (0, 1) if r % 2 == 0 else (1, 0)
+        for i in order:
+            times[i].append((first, second)[i]())
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--iters", type=int, default=2000, help="timed WAE-MMD iterations")
@@ -162,26 +173,34 @@ def main():
         torch.set_num_threads(threads)
         square_rate = max(matmul_rate(square, args.matmul_reps * 10) for _ in range(args.repeats))
         rate = max(matmul_rate(shapes, args.matmul_reps) for _ in range(args.repeats))
-        t_plain = best(args.repeats, lambda: time_plain(xn, BATCH, args.warmup, args.iters))
-        t_ours = best(args.repeats, lambda: time_train(WAE_CONFIG, xn, BATCH, args.warmup, args.iters))
-        plain = args.iters * BATCH / t_plain
-        ours = args.iters * BATCH / t_ours
+        t_plain, t_ours = interleaved(
+            args.repeats,
+            lambda: time_plain(xn, BATCH, args.warmup, args.iters),
+            lambda: time_train(WAE_CONFIG, xn, BATCH, args.warmup, args.iters),
+        )
+        plain = args.iters * BATCH / min(t_plain)
+        ours = args.iters * BATCH / min(t_ours)
         bound = rate / flops
         print(f"\n  1 process x {torch.get_num_threads()} thread(s)")
         print(f"    matmul ({BATCH}x256)@(256x256)        {square_rate / 1e9:8.1f} GFLOP/s")
         print(f"    training matmuls, all layers   {rate / 1e9:8.1f} GFLOP/s")
         print(f"    FLOP bound                     {bound:8.0f} samples/s")
-        print(f"    plain PyTorch loop             {plain:8.0f} samples/s  ({plain / bound:.1%} of bound)")
+        print(
+            f"    plain PyTorch loop             {plain:8.0f} samples/s  ({plain / bound:.1%} of bound; "
+            f"worst run {args.iters * BATCH / max(t_plain):.0f})"
+        )
         print(
             f"    latentdim train()              {ours:8.0f} samples/s  "
-            f"({ours / plain:.2f}x plain loop, {ours / bound:.1%} of bound)"
+            f"({ours / plain:.2f}x plain loop, {ours / bound:.1%} of bound; "
+            f"worst run {args.iters * BATCH / max(t_ours):.0f})"
         )
 
     torch.set_num_threads(1)
-    mask = replace(MASK_CONFIG, data_dim=xn.shape[1])
-    t_mask = best(args.repeats, lambda: time_train(mask, xn, MASK_BATCH, args.mask_warmup, args.mask_iters))
+    t_mask = best(
+        args.repeats, lambda: time_train(MASK_CONFIG, xn, MASK_BATCH, args.mask_warmup, args.mask_iters)
+    )
     print(
-        f"\nMaskAAE (defaults, critic {'-'.join(map(str, mask.critic_hidden))}), batch {MASK_BATCH}, "
+        f"\nMaskAAE (defaults, critic {'-'.join(map(str, MASK_CONFIG.critic_hidden))}), batch {MASK_BATCH}, "
         f"1 thread; {args.mask_iters} timed iterations after {args.mask_warmup}"
     )
     print(
