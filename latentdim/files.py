@@ -72,8 +72,3 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
             os.unlink(tmp)
         raise
 
-
-def write_text_atomic(path: str | os.PathLike, text: str, *, force: bool = True) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    with atomic_path(path, force=force) as tmp:
-        tmp.write_text(text)
