@@ -19,6 +19,7 @@ from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path
 from latentdim.latents import LATENT_LAWS
 from latentdim.models import MODELS
+from latentdim.sweep import EXECUTORS
 from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
 from latentdim.training import DivergenceError, TrainConfig
 
@@ -169,3 +170,101 @@ def sample(run_dir, num, seed, output, force):
     with atomic_path(output, force=force) as tmp, open(tmp, "wb") as handle:
         np.save(handle, points)
     click.echo(f"{output}: {num} x {points.shape[1]} generated points")
+
+
+def _default_study() -> Path:
+    """``studies/default.toml`` in the working directory, else in the source tree."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base / "studies" / "default.toml"
+        if candidate.is_file():
+            return candidate
+    raise LatentdimError("no studies/default.toml here; give a STUDY file")
+
+
+def _cell_line(record: dict) -> str:
+    where = f"{record['dataset']} {record['model']} m={record['latent_dim']} seed#{record['replicate']}"
+    seconds = record["timings"].get("wall_seconds", float("nan"))
+    if record["status"] != "ok":
+        return f"failed {where}: {record['error']['type']}: {record['error']['message']} ({seconds:.1f} s)"
+    m = record["metrics"]
+    nac = "n/a" if m["nac"] is None else f"{m['nac']:.3f}"
+    return (
+        f"ok     {where}: scaled FID {m['scaled_fid']:.4f}, active {m['active_dims']}, "
+        f"NAC {nac} ({seconds:.1f} s)"
+    )
+
+
+@cli.command()
+@click.argument("study_file", metavar="[STUDY]", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder [beside STUDY, its name].")
+@click.option("-j", "--jobs", type=int, help="Local worker processes, one torch thread each [cores].")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (--executor dask).")
+@click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed.")
+@click.option("--no-report", is_flag=True, help="Do not write the report afterwards.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each finished cell on stderr.")
+def sweep(study_file, out, jobs, executor, scheduler, retry_failed, no_report, verbose):
+    """Run a study (default: studies/default.toml) and report it. Resumable: finished
+    cells in OUT/records.jsonl are skipped."""
+    from latentdim.studies import load_study
+    from latentdim.sweep import sweep as run_sweep
+
+    path = Path(study_file) if study_file else _default_study()
+    study = load_study(path)
+    out = Path(out) if out else path.parent / study.name
+    bar = None
+
+    def on_start(todo: int, total: int) -> None:
+        nonlocal bar
+        if verbose or todo < total:
+            done = total - todo
+            click.echo(f"sweep {study.name}: {total} cells, {done} already recorded in {out}", err=True)
+        if todo and sys.stderr.isatty():
+            bar = click.progressbar(length=todo, label=study.name, file=sys.stderr, show_eta=True)
+            bar.__enter__()
+
+    def on_record(record: dict) -> None:
+        if verbose:
+            click.echo(("\n" if bar else "") + _cell_line(record), err=True)
+        if bar:
+            bar.update(1)
+
+    try:
+        summary = run_sweep(
+            study,
+            out,
+            executor=executor,
+            jobs=jobs,
+            scheduler=scheduler,
+            retry_failed=retry_failed,
+            on_start=on_start,
+            on_record=on_record,
+            command=["latentdim", *sys.argv[1:]],
+        )
+    finally:
+        if bar:
+            bar.__exit__(None, None, None)
+    retry = " (--retry-failed re-runs them)" if summary.failed else ""
+    click.echo(
+        f"sweep {study.name}: ran {summary.ran} of {summary.cells} cells: {summary.ok} ok, "
+        f"{summary.failed} failed{retry}; {summary.wall_seconds:.0f} s, "
+        f"{summary.samples_per_second:.0f} training samples/s",
+        err=True,
+    )
+    if not no_report:
+        _report(out)
+
+
+@cli.command("report")
+@click.argument("out", type=click.Path(file_okay=False))
+def report_command(out):
+    """Write Fig 2, Fig 5, Table 2 and the optimal m of the sweep in OUT."""
+    _report(Path(out))
+
+
+def _report(out: Path) -> None:
+    from latentdim.report import report
+
+    result = report(out)
+    click.echo(result.optima_text())
+    click.echo(f"report: {out / 'REPORT.md'} ({len(result.files)} files)")

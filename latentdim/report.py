@@ -1,0 +1,361 @@
+"""Turn a sweep's records into the slides' figures and tables (METHOD.md §5).
+
+``report(OUT)`` reads ``OUT/records.jsonl`` and writes, beside it:
+
+* ``fig2.png/.pdf`` — scaled FID against latent capacity m for the models without a
+  mask (the WAE family), one panel per dataset, mean ± sd over seeds, true n marked;
+* ``fig5.png/.pdf`` — per dataset, scaled FID against m for every model, and the
+  masked models' active dims against m with the lines y = m and y = n;
+* ``table2.csv/.md`` — for every dataset and capacity m > n run by both kinds of
+  model: each unmasked model's NAC, each masked model's active dims and NAC;
+* ``optimal_m.csv`` — per dataset and model, the m minimising the mean scaled FID,
+  with a 95 % bootstrap interval over seeds (replicates resampled with replacement);
+* ``summary.csv`` — mean and sd of every metric per (dataset, model, m);
+* ``REPORT.md`` — all of the above in one page, with the commands that made it.
+
+Only ``ok`` records are used; failed cells are counted and listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentdim.errors import LatentdimError
+from latentdim.files import atomic_path
+from latentdim.sweep import RECORDS, SWEEPS, RecordStore
+
+BOOTSTRAP = 2000
+
+
+@dataclass
+class Group:
+    """The ok records of one (dataset, model, m) cell across seeds."""
+
+    dataset: str
+    n: int
+    model: str
+    m: int
+    masked: bool
+    records: list[dict]
+
+    def values(self, key: str) -> np.ndarray:
+        out = [r["metrics"][key] for r in self.records]
+        return np.array([np.nan if v is None else v for v in out], dtype=float)
+
+    def mean_sd(self, key: str) -> tuple[float, float]:
+        v = self.values(key)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return float("nan"), float("nan")
+        return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+@dataclass
+class Optimum:
+    dataset: str
+    n: int
+    model: str
+    m: int
+    low: int
+    high: int
+    seeds: int
+
+
+def groups(records: list[dict]) -> list[Group]:
+    """Group ok records by (dataset, model, m), sorted."""
+    found: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        found[r["dataset"], r["n"], r["model"], r["latent_dim"]].append(r)
+    return [
+        Group(d, n, model, m, any(r["metrics"].get("mask") is not None for r in rs), rs)
+        for (d, n, model, m), rs in sorted(found.items())
+    ]
+
+
+def optimal_m(records: list[dict], seed: int = 0, rounds: int = BOOTSTRAP) -> list[Optimum]:
+    """argmin over m of the mean scaled FID per (dataset, model), with the 2.5–97.5 %
+    range of the argmin over bootstrap resamples of the replicates."""
+    rng = np.random.default_rng(seed)
+    by: dict[tuple, dict[tuple[int, int], float]] = defaultdict(dict)
+    for r in records:
+        by[r["dataset"], r["n"], r["model"]][r["replicate"], r["latent_dim"]] = r["metrics"]["scaled_fid"]
+    optima = []
+    for (dataset, n, model), values in sorted(by.items()):
+        reps = sorted({rep for rep, _ in values})
+        ms = sorted({m for _, m in values})
+        table = np.full((len(reps), len(ms)), np.nan)
+        for (rep, m), v in values.items():
+            table[reps.index(rep), ms.index(m)] = v
+        best = ms[int(np.nanargmin(np.nanmean(table, axis=0)))]
+        picks = rng.integers(0, len(reps), size=(rounds, len(reps)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample missing some m
+            means = np.nanmean(table[picks], axis=1)  # rounds x len(ms)
+        means = np.where(np.isnan(means), np.inf, means)
+        argmins = np.asarray(ms)[means.argmin(axis=1)]
+        low, high = np.percentile(argmins, [2.5, 97.5], method="nearest")
+        optima.append(Optimum(dataset, n, model, best, int(low), int(high), len(reps)))
+    return optima
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+def _fmt(mean: float, sd: float, seeds: int, digits: int = 3) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if seeds > 1 else "")
+
+
+def summary_rows(gs: list[Group]) -> list[dict]:
+    """Mean and sd of every metric per (dataset, model, m)."""
+    rows = []
+    for g in gs:
+        row = {"dataset": g.dataset, "n": g.n, "model": g.model, "m": g.m, "seeds": len(g.records)}
+        for key in ("scaled_fid", "fid", "active_dims", "nac", "recon_mse"):
+            row[f"{key}_mean"], row[f"{key}_sd"] = g.mean_sd(key)
+        rows.append(row)
+    return rows
+
+
+def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
+    """Table 2: per dataset and capacity m > n run by both kinds of model, each
+    unmasked model's NAC and each masked model's active dims and NAC.
+
+    Returns numeric rows (mean and sd over seeds, for CSV) and a formatted table."""
+    plain = sorted({g.model for g in gs if not g.masked})
+    masked = sorted({g.model for g in gs if g.masked})
+    columns = [(p, "nac", 3) for p in plain] + [
+        (k, key, d) for k in masked for key, d in (("active_dims", 1), ("nac", 3))
+    ]
+    index = {(g.dataset, g.model, g.m): g for g in gs}
+    numeric, formatted = [], []
+    for dataset, n, m in sorted({(g.dataset, g.n, g.m) for g in gs}):
+        if m <= n or not any((dataset, p, m) in index for p in plain):
+            continue
+        if not any((dataset, k, m) in index for k in masked):
+            continue
+        row, cells = {"dataset": dataset, "n": n, "m": m}, [dataset, str(n), str(m)]
+        for model, key, digits in columns:
+            g = index.get((dataset, model, m))
+            mean, sd = g.mean_sd(key) if g else (float("nan"), float("nan"))
+            row.update(
+                {
+                    f"{model}_{key}": mean,
+                    f"{model}_{key}_sd": sd,
+                    f"{model}_seeds": len(g.records) if g else 0,
+                }
+            )
+            cells.append(_fmt(mean, sd, len(g.records), digits) if g else "")
+        numeric.append(row)
+        formatted.append(cells)
+    header = ["data", "n", "capacity m"] + [f"{model} {key.replace('_', ' ')}" for model, key, _ in columns]
+    header = [h.replace(" nac", " NAC") for h in header]
+    return numeric, header, formatted
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _markdown(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(text)
+
+
+# -- figures --------------------------------------------------------------------------
+
+
+def _save(fig, base: Path) -> list[Path]:
+    written = []
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        path = base.with_suffix(f".{ext}")
+        with atomic_path(path, force=True) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, metadata=meta, bbox_inches="tight")
+        written.append(path)
+    return written
+
+
+def _errorbars(ax, gs: list[Group], key: str, label: str, marker: str = "o") -> None:
+    ms = [g.m for g in gs]
+    stats = np.array([g.mean_sd(key) for g in gs])
+    ax.errorbar(ms, stats[:, 0], yerr=stats[:, 1], marker=marker, ms=4, capsize=3, label=label)
+
+
+def _by_dataset(gs: list[Group]) -> dict[tuple[str, int], dict[str, list[Group]]]:
+    out: dict[tuple[str, int], dict[str, list[Group]]] = defaultdict(lambda: defaultdict(list))
+    for g in gs:
+        out[g.dataset, g.n][g.model].append(g)
+    return out
+
+
+def figure2(gs: list[Group], base: Path) -> list[Path]:
+    """Scaled FID vs m for the unmasked models, one panel per dataset."""
+    import matplotlib.pyplot as plt
+
+    data = _by_dataset([g for g in gs if not g.masked])
+    if not data:
+        return []
+    fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.4), squeeze=False)
+    for ax, ((dataset, n), models) in zip(axes[0], sorted(data.items()), strict=True):
+        for model, mg in sorted(models.items()):
+            seeds = max(len(g.records) for g in mg)
+            _errorbars(ax, mg, "scaled_fid", f"{model} ({seeds} seed{'s' * (seeds > 1)})")
+        ax.axvline(n, color="grey", ls="--", lw=1, label=f"true n = {n}")
+        ax.set(xscale="log", yscale="log", xlabel="latent capacity m", ylabel="scaled FID", title=dataset)
+        _m_ticks(ax, [g.m for mg in models.values() for g in mg])
+        ax.legend(fontsize=8)
+    fig.suptitle("Fig 2: generation quality against latent capacity (mean ± sd over seeds)", fontsize=10)
+    try:
+        return _save(fig, base)
+    finally:
+        plt.close(fig)
+
+
+def figure5(gs: list[Group], base: Path) -> list[Path]:
+    """Per dataset: scaled FID vs m for every model; masked models' active dims vs m."""
+    import matplotlib.pyplot as plt
+
+    data = _by_dataset(gs)
+    if not data or not any(g.masked for g in gs):
+        return []
+    fig, axes = plt.subplots(len(data), 2, figsize=(9, 3.4 * len(data)), squeeze=False)
+    for (left, right), ((dataset, n), models) in zip(axes, sorted(data.items()), strict=True):
+        ms = sorted({g.m for mg in models.values() for g in mg})
+        for model, mg in sorted(models.items()):
+            _errorbars(left, mg, "scaled_fid", model)
+            if mg[0].masked:
+                _errorbars(right, mg, "active_dims", f"{model} active dims", marker="s")
+        for ax in (left, right):
+            ax.axvline(n, color="grey", ls="--", lw=1)
+            ax.set(xscale="log", xlabel="latent capacity m")
+            _m_ticks(ax, ms)
+        left.set(yscale="log", ylabel="scaled FID", title=f"{dataset}: scaled FID")
+        right.plot(ms, ms, color="black", lw=1, ls=":", label="y = m")
+        right.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
+        right.set(ylabel="active latent dims", title=f"{dataset}: active dims")
+        left.legend(fontsize=8)
+        right.legend(fontsize=8)
+    fig.suptitle("Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", fontsize=10)
+    fig.tight_layout()
+    try:
+        return _save(fig, base)
+    finally:
+        plt.close(fig)
+
+
+def _m_ticks(ax, ms: list[int]) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ticks = sorted(set(ms))
+    ax.set_xticks(ticks, [str(m) for m in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    files: list[Path]
+    optima: list[Optimum]
+    ok: int
+    failed: list[dict]
+
+    def optima_text(self) -> str:
+        lines = ["optimal m (argmin of mean scaled FID; 95 % bootstrap interval over seeds):"]
+        for o in self.optima:
+            lines.append(
+                f"  {o.dataset} (n = {o.n})  {o.model:10s} m* = {o.m:3d}  [{o.low}, {o.high}]"
+                f"  ({o.seeds} seed{'s' * (o.seeds > 1)})"
+            )
+        return "\n".join(lines)
+
+
+def report(out: str | os.PathLike) -> Report:
+    """Write figures, tables and REPORT.md for the sweep in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(out)
+    if not (out / RECORDS).is_file():
+        raise LatentdimError(f"{out} has no {RECORDS}: run `latentdim sweep` first")
+    records = list(RecordStore(out / RECORDS).load().values())
+    ok = [r for r in records if r["status"] == "ok"]
+    failed = [r for r in records if r["status"] != "ok"]
+    if not ok:
+        raise LatentdimError(f"{out / RECORDS} has no finished (ok) cells")
+    gs = groups(ok)
+    optima = optimal_m(ok)
+    files = [*figure2(gs, out / "fig2"), *figure5(gs, out / "fig5")]
+
+    rows = summary_rows(gs)
+    header = list(rows[0])
+    _write_text(out / "summary.csv", _csv(header, [[r[h] for h in header] for r in rows]))
+    t2_numeric, t2_header, t2_rows = table2(gs)
+    t2_columns = list(t2_numeric[0]) if t2_numeric else ["dataset", "n", "m"]
+    _write_text(out / "table2.csv", _csv(t2_columns, [[r[c] for c in t2_columns] for r in t2_numeric]))
+    _write_text(out / "table2.md", _markdown(t2_header, t2_rows))
+    opt_header = ["dataset", "n", "model", "optimal_m", "ci_low", "ci_high", "seeds"]
+    opt_rows = [[o.dataset, o.n, o.model, o.m, o.low, o.high, o.seeds] for o in optima]
+    _write_text(out / "optimal_m.csv", _csv(opt_header, opt_rows))
+    files += [out / name for name in ("summary.csv", "table2.csv", "table2.md", "optimal_m.csv")]
+
+    result = Report(files, optima, len(ok), failed)
+    _write_text(out / "REPORT.md", _report_md(out, result, t2_header, t2_rows, opt_header, opt_rows))
+    result.files.append(out / "REPORT.md")
+    return result
+
+
+def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_rows) -> str:
+    sweeps = []
+    if (out / SWEEPS).is_file():
+        sweeps = [json.loads(line) for line in (out / SWEEPS).read_text().splitlines() if line.strip()]
+    lines = [f"# Sweep report: {out.name}", ""]
+    if sweeps:
+        study = sweeps[-1]["study"]
+        lines += [study.get("description", "") or f"Study {study['name']}.", ""]
+        lines += ["Made by:", "", "```"]
+        for s in sweeps:
+            summary = s["summary"]
+            command = " ".join(s["command"]) if s.get("command") else "(library call)"
+            lines.append(
+                f"{command}   # {s['started']}: ran {summary['ran']} of {summary['cells']} cells "
+                f"in {summary['wall_seconds']:.0f} s, {summary['samples_per_second']:.0f} training samples/s"
+            )
+        lines += [f"latentdim report {out}", "```", ""]
+    lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
+    for name, title in (("fig2", "Fig 2"), ("fig5", "Fig 5")):
+        if (out / f"{name}.png").exists():
+            lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+    lines += ["## Table 2 (NAC; MaskAAE's active dims)", "", _markdown(t2_header, t2_rows)]
+    lines += ["## Optimal latent capacity", "", _markdown(opt_header, opt_rows)]
+    if result.failed:
+        lines += ["## Failed cells", ""]
+        for r in result.failed:
+            error = r.get("error", {})
+            lines.append(
+                f"- {r['dataset']} {r['model']} m={r['latent_dim']} seed#{r['replicate']}: "
+                f"{error.get('type')}: {error.get('message')}"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,275 @@
+"""Studies: a grid of training runs (datasets x models x latent capacity m x seeds).
+
+A study is a TOML file::
+
+    name = "default"
+    description = "..."
+    seed = 0                       # the study seed; every cell's seed derives from it
+    datasets = ["n8-d128"]         # synthetic/ recipe names, or paths to recipe files
+    models = ["wae-mmd", "maskaae"]
+    latent_dims = [2, 4, 8, 16]
+    seeds = 3                      # replicates per (dataset, model, m)
+
+    [train]                        # TrainConfig fields except seed
+    steps = 3000
+    eval_samples = 2000
+
+    [model]                        # ModelConfig defaults for every model
+    hidden = [256, 256]
+
+A model entry may also be a table, ``{model = "wae-mmd", penalty = 1.0, label =
+"wae-mmd-l1"}``: its keys override ``[model]`` and its ``label`` names it in records.
+
+The study expands into :class:`Cell` objects. A cell is frozen and self-contained (it
+carries the dataset's full spec, not a file name), so :func:`run_cell` is a pure
+function of it: the same record comes out whichever process or machine runs it.
+Replicate r trains with seed ``SeedSequence(study seed).spawn(seeds)[r]``, shared by
+every dataset, model and m of that replicate (common random numbers along the m axis).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import time
+import tomllib
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentdim.autoencoder import ModelConfig
+from latentdim.errors import LatentdimError
+from latentdim.files import canonical_json, config_hash, versions
+from latentdim.models import MODELS
+from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
+from latentdim.training import DivergenceError, TrainConfig
+
+_STUDY_KEYS = {"name", "description", "seed", "datasets", "models", "latent_dims", "seeds", "train", "model"}
+_MODEL_KEYS = {f.name for f in fields(ModelConfig)} - {"model", "latent_dim", "data_dim"}
+_TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"seed"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of a study: everything it needs, nothing it does not."""
+
+    dataset: str
+    data: dict
+    model: str
+    model_config: dict
+    latent_dim: int
+    replicate: int
+    seed: int
+    train: dict
+    threads: int = 1
+
+    @property
+    def id(self) -> str:
+        """Hash of the cell's canonical JSON: its identity in the records."""
+        return config_hash(asdict(self))
+
+    @property
+    def true_dim(self) -> int:
+        return int(self.data["n"])
+
+    def label(self) -> str:
+        return f"{self.dataset} {self.model} m={self.latent_dim} seed#{self.replicate}"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed study spec; :meth:`cells` expands its grid."""
+
+    name: str
+    datasets: dict[str, dict]
+    models: dict[str, dict]
+    latent_dims: tuple[int, ...]
+    seeds: int = 1
+    seed: int = 0
+    train: dict = field(default_factory=dict)
+    description: str = ""
+    path: str | None = None
+
+    def replicate_seeds(self) -> list[int]:
+        """Training seed of each replicate, from ``SeedSequence(seed).spawn(seeds)``."""
+        children = np.random.SeedSequence(self.seed).spawn(self.seeds)
+        return [int(child.generate_state(1)[0] >> 1) for child in children]
+
+    def cells(self) -> list[Cell]:
+        """The grid in a fixed order: dataset, model, m, replicate."""
+        seeds = self.replicate_seeds()
+        return [
+            Cell(
+                dataset=dataset,
+                data=data,
+                model=label,
+                model_config=model,
+                latent_dim=m,
+                replicate=r,
+                seed=seeds[r],
+                train=self.train,
+            )
+            for dataset, data in self.datasets.items()
+            for label, model in self.models.items()
+            for m in self.latent_dims
+            for r in range(self.seeds)
+        ]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None) -> Study:
+    """Parse and validate a study TOML. Dataset names resolve to ``RECIPES/NAME.toml``
+    (default: the ``synthetic/`` folder beside the study's folder), or are paths."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            spec = tomllib.load(handle)
+    except OSError as exc:
+        raise LatentdimError(f"cannot read study {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LatentdimError(f"study {path} is not valid TOML: {exc}") from None
+    where = f"study {path}"
+    unknown = sorted(set(spec) - _STUDY_KEYS)
+    if unknown:
+        raise LatentdimError(f"{where}: unknown keys {', '.join(unknown)}")
+    for key in ("datasets", "models", "latent_dims"):
+        if not isinstance(spec.get(key), list) or not spec[key]:
+            raise LatentdimError(f"{where}: '{key}' must be a non-empty list")
+    recipes = Path(recipes) if recipes is not None else path.resolve().parent.parent / "synthetic"
+    datasets = {}
+    for entry in spec["datasets"]:
+        name, spec_ = _dataset(entry, path.parent, recipes, where)
+        datasets[name] = spec_
+    defaults = _table(spec.get("model", {}), _MODEL_KEYS, f"{where}: [model]")
+    models = {}
+    for entry in spec["models"]:
+        label, config = _model(entry, defaults, where)
+        if label in models:
+            raise LatentdimError(f"{where}: model label {label!r} appears twice")
+        models[label] = config
+    latent_dims = spec["latent_dims"]
+    distinct = len(set(latent_dims)) == len(latent_dims)
+    if not distinct or not all(isinstance(m, int) and m >= 1 for m in latent_dims):
+        raise LatentdimError(f"{where}: latent_dims must be distinct integers >= 1")
+    seeds, seed = spec.get("seeds", 1), spec.get("seed", 0)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise LatentdimError(f"{where}: seeds must be an integer >= 1")
+    if not isinstance(seed, int) or seed < 0:
+        raise LatentdimError(f"{where}: seed must be an integer >= 0")
+    train = _table(spec.get("train", {}), _TRAIN_KEYS, f"{where}: [train]")
+    TrainConfig(**train)  # validate now, not in a worker
+    return Study(
+        name=str(spec.get("name", path.stem)),
+        description=str(spec.get("description", "")),
+        datasets=datasets,
+        models=models,
+        latent_dims=tuple(sorted(latent_dims)),
+        seeds=seeds,
+        seed=seed,
+        train=train,
+        path=str(path),
+    )
+
+
+def _table(value, allowed: set[str], where: str) -> dict:
+    if not isinstance(value, dict):
+        raise LatentdimError(f"{where} must be a table")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise LatentdimError(f"{where}: unknown keys {', '.join(unknown)}")
+    return dict(value)
+
+
+def _dataset(entry, study_dir: Path, recipes: Path, where: str) -> tuple[str, dict]:
+    if not isinstance(entry, str):
+        raise LatentdimError(f"{where}: datasets must be recipe names or paths, got {entry!r}")
+    candidates = [study_dir / entry, recipes / f"{entry}.toml"]
+    recipe = next((c for c in candidates if c.is_file()), None)
+    if recipe is None:
+        raise LatentdimError(f"{where}: no recipe {entry!r} (looked for {recipes / (entry + '.toml')})")
+    spec: SyntheticSpec = spec_from_recipe(recipe)
+    return Path(entry).stem, spec.to_dict()
+
+
+def _model(entry, defaults: dict, where: str) -> tuple[str, dict]:
+    if isinstance(entry, str):
+        entry = {"model": entry}
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise LatentdimError(f"{where}: a model is a name or a table with a 'model' key, got {entry!r}")
+    entry = dict(entry)
+    name = entry.pop("model")
+    label = str(entry.pop("label", name))
+    if name not in MODELS:
+        raise LatentdimError(f"{where}: unknown model {name!r} (choose from {', '.join(MODELS)})")
+    overrides = _table(entry, _MODEL_KEYS, f"{where}: model {label!r}")
+    config = {"model": name, **defaults, **overrides}
+    ModelConfig(latent_dim=1, **config)  # validate now, not in a worker
+    return label, config
+
+
+# -- running one cell -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset_x(data_json: str) -> np.ndarray:
+    return generate(SyntheticSpec(**json.loads(data_json))).x
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_cell(cell: Cell) -> dict:
+    """Train and evaluate one cell; return its record (``status`` ok or failed).
+
+    Any exception inside training or evaluation becomes a failed record carrying the
+    error, so one diverging cell does not stop a sweep.
+    """
+    from latentdim.runs import fit
+
+    record = {
+        "id": cell.id,
+        "dataset": cell.dataset,
+        "n": cell.true_dim,
+        "model": cell.model,
+        "latent_dim": cell.latent_dim,
+        "seed": cell.seed,
+        "replicate": cell.replicate,
+    }
+    train_config = TrainConfig(**cell.train, seed=cell.seed)
+    start = time.perf_counter()
+    try:
+        with torch_threads(cell.threads):
+            x = _dataset_x(canonical_json(cell.data))
+            model_config = ModelConfig(latent_dim=cell.latent_dim, **cell.model_config)
+            result = fit(x, model_config, train_config)
+    except Exception as exc:
+        error = {"type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, DivergenceError):
+            error.update(iteration=exc.iteration, loss=exc.name)
+        else:
+            error["where"] = traceback.format_exception(exc)[-2].strip()
+        record.update(status="failed", error=error, timings={"training_samples": 0})
+    else:
+        samples = train_config.steps * train_config.batch_size
+        record.update(status="ok", metrics=result.metrics)
+        record["timings"] = {**result.timings, "training_samples": samples}
+    record["timings"]["wall_seconds"] = time.perf_counter() - start
+    record["versions"] = versions()
+    record["cell"] = asdict(cell)
+    return record

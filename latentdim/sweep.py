@@ -1,0 +1,235 @@
+"""Run a study's cells and keep their records: resumable, local processes or Dask.
+
+The driver is the only writer of ``OUT/records.jsonl``: one JSON record per line,
+appended, flushed and fsynced as each cell finishes. Re-running resumes: cells with
+an ``ok`` record are skipped, cells with a ``failed`` one are skipped unless
+``retry_failed``, and a truncated last line (a driver killed mid-write) is cut off.
+When a cell has several records (a retried failure) the last one counts.
+
+Executors, one dict: ``local`` runs cells inline (``jobs=1``) or in a pool of
+``jobs`` spawned processes, one torch thread each; ``dask`` submits them to a
+dask.distributed scheduler (optional extra ``latentdim[dask]``), which reschedules the
+cells of a worker that dies.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentdim.errors import LatentdimError
+from latentdim.files import versions
+from latentdim.studies import Cell, Study, run_cell
+
+RECORDS = "records.jsonl"
+SWEEPS = "sweeps.jsonl"
+
+
+class RecordStore:
+    """``records.jsonl``: append-only, one record per line, durable per record."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def load(self) -> dict[str, dict]:
+        """Records by cell id (last one wins). Cuts off a truncated last line."""
+        if not self.path.exists():
+            return {}
+        raw = self.path.read_bytes()
+        complete = raw[: raw.rfind(b"\n") + 1]
+        if len(complete) < len(raw):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(complete))
+                os.fsync(handle.fileno())
+        records: dict[str, dict] = {}
+        for number, line in enumerate(complete.decode().splitlines(), 1):
+            try:
+                record = json.loads(line)
+                records[record["id"]] = record
+            except (ValueError, KeyError, TypeError):
+                raise LatentdimError(f"{self.path}: line {number} is not a record") from None
+        return records
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with open(self.path, "a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+# -- executors: iterate over the records of ``cells`` as they finish ---------------
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_local(cells: list[Cell], jobs: int | None = None, **_) -> Iterator[dict]:
+    """Inline for ``jobs == 1``; otherwise a pool of ``jobs`` spawned processes."""
+    jobs = min(jobs or default_jobs(), len(cells))
+    if jobs <= 1:
+        for cell in cells:
+            yield run_cell(cell)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+        futures = [pool.submit(run_cell, cell) for cell in cells]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def run_dask(cells: list[Cell], scheduler: str | None = None, **_) -> Iterator[dict]:
+    """Submit every cell to the dask.distributed scheduler at ``scheduler``."""
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise LatentdimError("the dask executor needs the extra: pip install 'latentdim[dask]'") from None
+    if not scheduler:
+        raise LatentdimError("the dask executor needs --scheduler tcp://HOST:PORT")
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise LatentdimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        futures = {client.submit(run_cell, cell, key=f"cell-{cell.id}", pure=False): cell for cell in cells}
+        try:
+            for future in dask_completed(list(futures)):
+                try:
+                    yield future.result()
+                except Exception as exc:  # the cell's workers kept dying (KilledWorker) etc.
+                    yield _lost(futures[future], exc)
+        finally:
+            client.cancel(list(futures))
+
+
+def _lost(cell: Cell, exc: Exception) -> dict:
+    return {
+        "id": cell.id,
+        "dataset": cell.dataset,
+        "n": cell.true_dim,
+        "model": cell.model,
+        "latent_dim": cell.latent_dim,
+        "seed": cell.seed,
+        "replicate": cell.replicate,
+        "status": "failed",
+        "error": {"type": type(exc).__name__, "message": str(exc)},
+        "timings": {"training_samples": 0},
+        "versions": versions(),
+    }
+
+
+EXECUTORS: dict[str, Callable[..., Iterator[dict]]] = {"local": run_local, "dask": run_dask}
+
+
+def default_jobs() -> int:
+    """Usable cores (one 1-thread process per core)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# -- the driver -----------------------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    cells: int
+    skipped: int
+    ran: int
+    ok: int
+    failed: int
+    wall_seconds: float
+    training_samples: int
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.training_samples / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def pending(study: Study, records: dict[str, dict], retry_failed: bool = False) -> list[Cell]:
+    """Cells of ``study`` that still need running."""
+    done = {"ok"} if retry_failed else {"ok", "failed"}
+    return [c for c in study.cells() if records.get(c.id, {}).get("status") not in done]
+
+
+def sweep(
+    study: Study,
+    out: str | os.PathLike,
+    *,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
+    on_record: Callable[[dict], None] | None = None,
+    command: Iterable[str] | None = None,
+) -> SweepSummary:
+    """Run the cells of ``study`` not yet recorded in ``out``; append their records.
+
+    ``on_start(todo, total)`` is called once the pending cells are known and
+    ``on_record(record)`` after each record is stored (progress, logging).
+    """
+    if executor not in EXECUTORS:
+        raise LatentdimError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
+    if jobs is not None and jobs < 1:
+        raise LatentdimError(f"--jobs must be >= 1, got {jobs}")
+    if executor == "local":
+        jobs = jobs or default_jobs()
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LatentdimError(f"cannot create {out}: {exc.strerror}") from None
+    store = RecordStore(out / RECORDS)
+    cells = study.cells()
+    todo = pending(study, store.load(), retry_failed)
+    if on_start is not None:
+        on_start(len(todo), len(cells))
+    start = time.time()
+    ok = failed = samples = 0
+    if todo:
+        for record in EXECUTORS[executor](todo, jobs=jobs, scheduler=scheduler):
+            store.append(record)
+            ok += record["status"] == "ok"
+            failed += record["status"] != "ok"
+            samples += record["timings"]["training_samples"]
+            if on_record is not None:
+                on_record(record)
+    summary = SweepSummary(
+        len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples
+    )
+    _log_sweep(out, study, summary, executor, jobs, scheduler, command, start)
+    return summary
+
+
+def _log_sweep(out: Path, study: Study, summary: SweepSummary, executor, jobs, scheduler, command, start):
+    """Append one line per invocation to ``OUT/sweeps.jsonl``: what ran, how, how fast."""
+    entry = {
+        "study": study.to_dict(),
+        "command": list(command) if command is not None else None,
+        "executor": executor,
+        "jobs": jobs if executor == "local" else None,
+        "scheduler": scheduler if executor == "dask" else None,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
+        "summary": {**summary.__dict__, "samples_per_second": summary.samples_per_second},
+        "versions": versions(),
+    }
+    with open(out / SWEEPS, "a") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,57 @@
+"""Report maths on hand-made records: argmin with bootstrap interval, Table 2 rows."""
+
+import numpy as np
+
+from latentdim.report import groups, optimal_m, table2
+
+
+def record(model, m, replicate, fid, nac=0.1, active=None, mask=None):
+    return {
+        "dataset": "toy",
+        "n": 4,
+        "model": model,
+        "latent_dim": m,
+        "replicate": replicate,
+        "metrics": {
+            "scaled_fid": fid,
+            "nac": nac,
+            "active_dims": m if active is None else active,
+            "mask": mask,
+            "fid": fid,
+            "recon_mse": 0.0,
+        },
+    }
+
+
+def test_optimal_m_is_the_argmin_of_the_mean_with_a_bootstrap_interval():
+    # U-shaped in m with its minimum at m = 4 for every seed: a tight interval
+    records = [record("wae", m, r, (m - 4) ** 2 + 1 + 0.01 * r) for m in (2, 4, 8) for r in range(5)]
+    (opt,) = optimal_m(records)
+    assert (opt.m, opt.low, opt.high, opt.seeds) == (4, 4, 4, 5)
+    # seeds disagree: argmin m = 2 for seeds 0 and 1, m = 8 for seed 2 (resampled
+    # three times with probability 1/27 > 2.5 %), so the interval spans 2..8
+    by_m = {2: [1, 1, 3], 4: [2, 2, 2], 8: [3, 3, 1]}
+    noisy = [record("wae", m, r, fids[r]) for m, fids in by_m.items() for r in range(3)]
+    (opt,) = optimal_m(noisy)
+    assert (opt.m, opt.low, opt.high) == (2, 2, 8)
+
+
+def test_optimal_m_ignores_missing_cells():
+    records = [record("wae", m, 0, fid) for m, fid in ((2, 3.0), (4, 1.0), (8, 2.0))]
+    records += [record("wae", m, 1, fid) for m, fid in ((2, 3.0), (8, 2.0))]  # m = 4 failed on seed 1
+    (opt,) = optimal_m(records)
+    assert opt.m == 4 and opt.low in (4, 8) and opt.high in (4, 8)
+
+
+def test_table2_has_a_row_per_capacity_above_n_with_both_models():
+    mask = [1.0, 0.0]
+    records = [record("wae", m, r, 1.0, nac=0.04 + 0.01 * r) for m in (2, 8, 16) for r in range(2)]
+    records += [
+        record("maskaae", m, r, 1.0, nac=0.03, active=5 + r, mask=mask) for m in (8, 16) for r in range(2)
+    ]
+    numeric, header, rows = table2(groups(records))
+    assert header == ["data", "n", "capacity m", "wae NAC", "maskaae active dims", "maskaae NAC"]
+    assert [r["m"] for r in numeric] == [8, 16]
+    np.testing.assert_allclose(numeric[0]["wae_nac"], 0.045)
+    np.testing.assert_allclose(numeric[0]["maskaae_active_dims"], 5.5)
+    assert rows[0] == ["toy", "4", "8", "0.045 ± 0.007", "5.5 ± 0.7", "0.030 ± 0.000"]
