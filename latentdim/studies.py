@@ -17,7 +17,9 @@ A study is a TOML file::
     [model]                        # ModelConfig defaults for every model
     hidden = [256, 256]
 
-A model entry may also be a table, ``{model = "wae-mmd", penalty = 1.0, label =
+A dataset entry may also be a table, ``{recipe = "n8-d128", latent_dims = [16]}``,
+whose ``latent_dims`` replace the study's grid for that dataset (Table 2 runs m = 2n
+only). A model entry may also be a table, ``{model = "wae-mmd", penalty = 1.0, label =
 "wae-mmd-l1"}``: its keys override ``[model]`` and its ``label`` names it in records.
 
 The study expands into :class:`Cell` objects. A cell is frozen and self-contained (it
@@ -90,6 +92,7 @@ class Study:
     datasets: dict[str, dict]
     models: dict[str, dict]
     latent_dims: tuple[int, ...]
+    grids: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seeds: int = 1
     seed: int = 0
     train: dict = field(default_factory=dict)
@@ -117,7 +120,7 @@ class Study:
             )
             for dataset, data in self.datasets.items()
             for label, model in self.models.items()
-            for m in self.latent_dims
+            for m in self.grids.get(dataset, self.latent_dims)
             for r in range(self.seeds)
         ]
 
@@ -144,10 +147,24 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         if not isinstance(spec.get(key), list) or not spec[key]:
             raise LatentdimError(f"{where}: '{key}' must be a non-empty list")
     recipes = Path(recipes) if recipes is not None else path.resolve().parent.parent / "synthetic"
-    datasets = {}
+    latent_dims = _grid(spec["latent_dims"], where)
+    datasets, grids = {}, {}
     for entry in spec["datasets"]:
-        name, spec_ = _dataset(entry, path.parent, recipes, where)
-        datasets[name] = spec_
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            grid = entry.pop("latent_dims", None)
+            table = _table(entry, {"recipe"}, f"{where}: dataset {entry}")
+            if "recipe" not in table:
+                raise LatentdimError(f"{where}: a dataset table needs a 'recipe' key")
+            entry = table["recipe"]
+        else:
+            grid = None
+        name, data = _dataset(entry, path.parent, recipes, where)
+        if name in datasets:
+            raise LatentdimError(f"{where}: dataset {name!r} appears twice")
+        datasets[name] = data
+        if grid is not None:
+            grids[name] = _grid(grid, f"{where}: dataset {name!r}")
     defaults = _table(spec.get("model", {}), _MODEL_KEYS, f"{where}: [model]")
     models = {}
     for entry in spec["models"]:
@@ -155,10 +172,6 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         if label in models:
             raise LatentdimError(f"{where}: model label {label!r} appears twice")
         models[label] = config
-    latent_dims = spec["latent_dims"]
-    distinct = len(set(latent_dims)) == len(latent_dims)
-    if not distinct or not all(isinstance(m, int) and m >= 1 for m in latent_dims):
-        raise LatentdimError(f"{where}: latent_dims must be distinct integers >= 1")
     seeds, seed = spec.get("seeds", 1), spec.get("seed", 0)
     if not isinstance(seeds, int) or seeds < 1:
         raise LatentdimError(f"{where}: seeds must be an integer >= 1")
@@ -171,12 +184,20 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         description=str(spec.get("description", "")),
         datasets=datasets,
         models=models,
-        latent_dims=tuple(sorted(latent_dims)),
+        latent_dims=latent_dims,
+        grids=grids,
         seeds=seeds,
         seed=seed,
         train=train,
         path=str(path),
     )
+
+
+def _grid(value, where: str) -> tuple[int, ...]:
+    ok = isinstance(value, list) and value and all(isinstance(m, int) and m >= 1 for m in value)
+    if not ok or len(set(value)) < len(value):
+        raise LatentdimError(f"{where}: latent_dims must be distinct integers >= 1")
+    return tuple(sorted(value))
 
 
 def _table(value, allowed: set[str], where: str) -> dict:

@@ -67,6 +67,22 @@ def test_study_expands_to_a_grid_with_seeds_from_the_study_seed(tmp_path):
     assert {c.id for c in load_study(tmp_path / "other.toml").cells()}.isdisjoint({c.id for c in cells})
 
 
+def test_a_dataset_table_sets_its_own_grid(tmp_path):
+    path = write_study(tmp_path)
+    (tmp_path / "tiny-n3.toml").write_text(RECIPE.replace("n = 2", "n = 3"))
+    path.write_text(
+        path.read_text().replace(
+            'datasets = ["tiny-n2.toml"]',
+            'datasets = ["tiny-n2.toml", {recipe = "tiny-n3.toml", latent_dims = [6]}]',
+        )
+    )
+    cells = load_study(path).cells()
+    assert sorted({(c.dataset, c.latent_dim) for c in cells}) == [
+        ("tiny-n2", 1), ("tiny-n2", 2), ("tiny-n2", 3), ("tiny-n2", 4), ("tiny-n3", 6)
+    ]
+    assert {c.true_dim for c in cells if c.dataset == "tiny-n3"} == {3}
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
