@@ -1,6 +1,7 @@
 """latentdim: latent dimensionality of auto-encoder generative models, and of data."""
 
 from latentdim.errors import LatentdimError
+from latentdim.estimate import MaskAAEDimension
 from latentdim.latents import LATENT_LAWS
 from latentdim.synthetic import (
     Dataset,
@@ -15,6 +16,7 @@ __all__ = [
     "LATENT_LAWS",
     "Dataset",
     "LatentdimError",
+    "MaskAAEDimension",
     "SyntheticMap",
     "SyntheticSpec",
     "generate",

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from latentdim.autoencoder import ModelConfig
-from latentdim.data import read_matrix
+from latentdim.data import check_matrix, read_matrix
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path
 from latentdim.latents import LATENT_LAWS
@@ -268,3 +268,80 @@ def _report(out: Path) -> None:
     result = report(out)
     click.echo(result.optima_text())
     click.echo(f"report: {out / 'REPORT.md'} ({len(result.files)} files)")
+
+
+def _sklearn_data(name: str) -> np.ndarray:
+    from sklearn import datasets
+
+    loaders = {
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast-cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+    }
+    return loaders[name]().data
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--sklearn",
+    "bundled",
+    type=click.Choice(["digits", "iris", "wine", "breast-cancer", "diabetes"]),
+    help="Use a dataset bundled with scikit-learn instead of FILE.",
+)
+@click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")
+@click.option("--steps", type=int, default=3000, show_default=True, help="Iterations per run.")
+@click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
+@click.option("-j", "--jobs", type=int, help="Processes for the seeds [cores].")
+@click.option("--seed", type=int, default=0, show_default=True, help="random_state of the estimator.")
+@click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, no_baselines, as_json):
+    """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE,
+    beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
+    import time
+
+    from latentdim.estimate import MaskAAEDimension, classical_band
+    from latentdim.sweep import default_jobs
+
+    if (file is None) == (bundled is None):
+        raise LatentdimError("give a data FILE or --sklearn NAME (one of them)")
+    if latent_dim != "auto":
+        try:
+            latent_dim = int(latent_dim)
+        except ValueError:
+            raise LatentdimError(f"--latent-dim must be an integer or auto, got {latent_dim!r}") from None
+    name = file if file else f"sklearn {bundled}"
+    x = read_matrix(file) if file else check_matrix(_sklearn_data(bundled), name)
+    estimator = MaskAAEDimension(
+        latent_dim=latent_dim, seeds=seeds, steps=steps, n_jobs=jobs or default_jobs(), random_state=seed
+    )
+    start = time.perf_counter()
+    try:
+        estimator.fit(x)
+    except ValueError as exc:
+        raise LatentdimError(str(exc)) from None
+    result = {"data": {"name": name, "shape": list(x.shape)}, **estimator.result()}
+    result["seconds"] = time.perf_counter() - start
+    baselines = {}
+    if not no_baselines:
+        try:
+            baselines = classical_band(x)
+        except LatentdimError as exc:
+            click.echo(f"latentdim: note: {exc}; skipping the classical band", err=True)
+    result["baselines"] = baselines
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    lo, hi = result["interval"]
+    click.echo(f"{name}: {x.shape[0]} x {x.shape[1]} ({len(estimator.columns_)} non-constant columns)")
+    click.echo(
+        f"intrinsic dimension (MaskAAE active dims): {result['dimension']:g}  "
+        f"[seeds {', '.join(map(str, result['per_seed']))}; range {lo}-{hi}; "
+        f"capacity m = {result['latent_dim']}; {result['seconds']:.0f} s]"
+    )
+    if baselines:
+        band = ", ".join(f"{k} {v['dimension']:.2f}" for k, v in baselines.items())
+        click.echo(f"classical band: {band}")

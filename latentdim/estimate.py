@@ -1,0 +1,247 @@
+"""Intrinsic dimension of a dataset: MaskAAE's active dims, read against the
+classical estimators (METHOD.md §6).
+
+Procedure of :class:`MaskAAEDimension` (``fit(X)``):
+
+1. Standardise: drop constant columns, centre and scale every other column to unit
+   variance (the model then divides by one overall scale).
+2. Capacity: start at ``latent_dim`` (``"auto"``: min(16, D)). Train one MaskAAE per
+   seed; if the median active count is >= m - 1 the mask has kept (almost) everything,
+   so m may be too small: double m (capped at D) and train again. Stop when the mask
+   switches off at least two dims or m reaches D.
+3. Report the median active count over the seeds of the last capacity as
+   ``dimension_``, the (min, max) over seeds as ``interval_`` and every seed's count in
+   ``per_seed_``; ``model_`` and ``mask_`` are those of the seed closest to the median.
+
+Seeds derive from ``random_state`` through ``numpy.random.SeedSequence``; runs can go
+to ``n_jobs`` processes (one torch thread each).
+
+:func:`classical_band` runs the scikit-dimension estimators the estimate is read
+against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``, at
+most 5000 points: the default ``DANCo()`` calibration pulls high estimates toward
+12; its calibration table stops at 100 candidate dimensions, so D = min(D, 100)) and
+local PCA (``fit_pw``, 100 neighbours, mean of the pointwise estimates).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from latentdim.autoencoder import AutoEncoder, ModelConfig
+from latentdim.errors import LatentdimError
+from latentdim.metrics import active_dims
+from latentdim.models import build_model
+from latentdim.runs import generators
+from latentdim.studies import torch_threads
+from latentdim.training import TrainConfig, train
+
+MAX_BAND_POINTS = 5000
+
+
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns with nonzero spread, centred and scaled to unit variance; and their indices."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=0)
+    scale = np.abs(x).max(axis=0)
+    kept = np.flatnonzero(sd > 1e-12 * np.maximum(scale, 1e-300))
+    if kept.size == 0:
+        raise LatentdimError("every column is constant: the data has dimension 0")
+    xs = (x[:, kept] - x[:, kept].mean(axis=0)) / sd[kept]
+    return xs.astype(np.float32), kept
+
+
+@dataclass(frozen=True)
+class _Job:
+    x: np.ndarray
+    latent_dim: int
+    seed: int
+    steps: int
+    batch_size: int
+    hidden: tuple[int, ...]
+    critic_hidden: tuple[int, ...]
+
+
+def _train_mask(job: _Job) -> tuple[list[float], dict]:
+    """Train one MaskAAE on standardised rows; return its mask and state_dict."""
+    with torch_threads(1):
+        config = ModelConfig("maskaae", job.latent_dim, job.x.shape[1], job.hidden, job.critic_hidden)
+        gens = generators(job.seed)
+        model = build_model(config, gens["model"])
+        x = torch.from_numpy(job.x)
+        model.fit_normaliser(x)
+        budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
+        train(model, model.normalise(x), budget, gens["batches"])
+        return model.latent_mask().detach().tolist(), model.state_dict()
+
+
+def _run(jobs: list[_Job], n_jobs: int) -> list[tuple[list[float], dict]]:
+    if n_jobs <= 1 or len(jobs) == 1:
+        return [_train_mask(job) for job in jobs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(_train_mask, jobs))
+
+
+class MaskAAEDimension(BaseEstimator):
+    """Intrinsic dimension of X as the active dims of trained MaskAAEs (module docstring).
+
+    Parameters: ``latent_dim`` starting capacity (int, or ``"auto"`` = min(16, D));
+    ``seeds`` runs per capacity; ``steps`` and ``batch_size`` per run; ``hidden`` and
+    ``critic_hidden`` network widths; ``n_jobs`` processes; ``random_state``.
+
+    Attributes after ``fit``: ``dimension_`` (median active dims), ``interval_``
+    (min, max over seeds), ``per_seed_``, ``latent_dim_`` (final capacity),
+    ``capacities_`` ({m: per-seed counts} of every capacity tried), ``mask_``,
+    ``model_`` (a trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised
+    data), ``columns_`` (the non-constant columns used), ``n_features_in_``.
+    """
+
+    def __init__(
+        self,
+        latent_dim="auto",
+        seeds: int = 3,
+        steps: int = 3000,
+        batch_size: int = 64,
+        hidden=(256, 256),
+        critic_hidden=(128, 128),
+        n_jobs: int = 1,
+        random_state=0,
+    ):
+        self.latent_dim = latent_dim
+        self.seeds = seeds
+        self.steps = steps
+        self.batch_size = batch_size
+        self.hidden = hidden
+        self.critic_hidden = critic_hidden
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self._check_params()
+        xs, self.columns_ = standardise(X)
+        d = xs.shape[1]
+        m = min(16, d) if self.latent_dim == "auto" else min(int(self.latent_dim), d)
+        seeds = self._seeds()
+        self.capacities_ = {}
+        batch = min(self.batch_size, xs.shape[0])
+        nets = (tuple(self.hidden), tuple(self.critic_hidden))
+        while True:
+            jobs = [_Job(xs, m, s, self.steps, batch, *nets) for s in seeds]
+            results = _run(jobs, self.n_jobs)
+            counts = [int(active_dims(np.asarray(mask)).size) for mask, _ in results]
+            self.capacities_[m] = counts
+            if np.median(counts) < m - 1 or m >= d:
+                break
+            m = min(2 * m, d)
+        self.latent_dim_ = m
+        self.per_seed_ = counts
+        self.dimension_ = float(np.median(counts))
+        self.interval_ = (min(counts), max(counts))
+        pick = int(np.argmin([abs(c - self.dimension_) for c in counts]))
+        mask, state = results[pick]
+        self.mask_ = np.asarray(mask)
+        self.model_ = self._rebuild(m, xs.shape[1], state)
+        return self
+
+    def _check_params(self) -> None:
+        auto = isinstance(self.latent_dim, str) and self.latent_dim == "auto"
+        if not auto and not (isinstance(self.latent_dim, (int, np.integer)) and self.latent_dim >= 1):
+            raise ValueError(f"latent_dim must be 'auto' or an integer >= 1, got {self.latent_dim!r}")
+        for name in ("seeds", "steps", "n_jobs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2:
+            raise ValueError(f"batch_size must be an integer >= 2, got {self.batch_size!r}")
+
+    def _seeds(self) -> list[int]:
+        rs = self.random_state
+        entropy = rs if isinstance(rs, (int, np.integer)) else int(check_random_state(rs).randint(2**31))
+        children = np.random.SeedSequence(int(entropy)).spawn(self.seeds)
+        return [int(c.generate_state(1)[0] >> 1) for c in children]
+
+    def _rebuild(self, m: int, d: int, state: dict) -> AutoEncoder:
+        config = ModelConfig("maskaae", m, d, tuple(self.hidden), tuple(self.critic_hidden))
+        model = build_model(config)
+        model.load_state_dict(state)
+        return model.eval()
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "dimension_")
+
+    def result(self) -> dict:
+        """The fitted estimate as plain data (what ``latentdim estimate --json`` prints)."""
+        check_is_fitted(self)
+        return {
+            "dimension": self.dimension_,
+            "interval": list(self.interval_),
+            "per_seed": list(self.per_seed_),
+            "latent_dim": self.latent_dim_,
+            "capacities": {str(m): c for m, c in self.capacities_.items()},
+            "mask": self.mask_.tolist(),
+        }
+
+
+# -- the classical band ---------------------------------------------------------------
+
+
+def _twonn(x, rng):
+    import skdim
+
+    return skdim.id.TwoNN().fit(x).dimension_
+
+
+def _mle(x, rng):
+    import skdim
+
+    return skdim.id.MLE().fit(x).dimension_
+
+
+def _danco_fit(x, rng):
+    import skdim
+
+    if x.shape[0] > MAX_BAND_POINTS:
+        x = x[rng.choice(x.shape[0], MAX_BAND_POINTS, replace=False)]
+    # DANCoFit's calibration table covers candidate dimensions D <= 100
+    danco = skdim.id.DANCo(ver="DANCoFit", D=min(x.shape[1], 100), random_state=int(rng.integers(2**31)))
+    return danco.fit(x).dimension_
+
+
+def _lpca(x, rng):
+    import skdim
+
+    return float(np.mean(skdim.id.lPCA().fit_pw(x, n_neighbors=min(100, x.shape[0] - 1)).dimension_pw_))
+
+
+BASELINES = {"TwoNN": _twonn, "MLE": _mle, "DANCoFit": _danco_fit, "lPCA": _lpca}
+
+
+def classical_band(x: np.ndarray, names=tuple(BASELINES), seed: int = 0) -> dict[str, dict]:
+    """Each classical estimate of ``x`` (standardised as for MaskAAE), with its run time."""
+    try:
+        import skdim  # noqa: F401
+    except ImportError:
+        raise LatentdimError("the classical band needs: pip install 'latentdim[baselines]'") from None
+    from threadpoolctl import threadpool_limits
+
+    xs, _ = standardise(x)
+    xs = xs.astype(np.float64)
+    out = {}
+    # one BLAS thread: lPCA's thousands of small SVDs run ~25x slower oversubscribed
+    with threadpool_limits(limits=1):
+        for name in names:
+            rng = np.random.default_rng(seed)
+            start = time.perf_counter()
+            value = float(BASELINES[name](xs, rng))
+            out[name] = {"dimension": value, "seconds": time.perf_counter() - start}
+    return out

@@ -1,0 +1,113 @@
+"""Intrinsic-dimension estimation: the sklearn estimator, the classical band, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.utils.estimator_checks import check_estimator
+
+from latentdim import MaskAAEDimension, make_dataset
+from latentdim.cli import cli
+from latentdim.estimate import classical_band, standardise
+
+FAST = {"steps": 20, "seeds": 1, "hidden": (8,), "critic_hidden": (8,)}
+
+
+def test_standardise_drops_constant_columns_and_scales_the_rest():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(5, 3, 200), np.full(200, 7.0), rng.normal(-1, 0.01, 200)])
+    xs, kept = standardise(x)
+    assert kept.tolist() == [0, 2]
+    np.testing.assert_allclose(xs.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(xs.std(axis=0), 1, rtol=1e-5)
+
+
+def test_passes_sklearn_check_estimator():
+    # every applicable check; check_array_api_input skips itself unless SCIPY_ARRAY_API=1
+    failures = [
+        (r["check_name"], r["exception"])
+        for r in check_estimator(MaskAAEDimension(**FAST), on_fail=None)
+        if r["status"] == "failed"
+    ]
+    assert failures == []
+
+
+def test_fit_sets_the_fitted_attributes_and_is_reproducible():
+    x = make_dataset(2, 8, samples=400, seed=0).x
+    first = MaskAAEDimension(latent_dim=4, steps=60, seeds=2, hidden=(16,), critic_hidden=(8,)).fit(x)
+    assert first.latent_dim_ in (4, 8) and len(first.per_seed_) == 2
+    assert first.interval_[0] <= first.dimension_ <= first.interval_[1]
+    assert first.mask_.shape == (first.latent_dim_,)
+    assert first.model_.config.latent_dim == first.latent_dim_
+    assert set(first.capacities_) >= {4}
+    again = MaskAAEDimension(latent_dim=4, steps=60, seeds=2, hidden=(16,), critic_hidden=(8,)).fit(x)
+    assert again.per_seed_ == first.per_seed_
+    np.testing.assert_array_equal(again.mask_, first.mask_)
+
+
+def test_saturated_capacity_grows():
+    # n = 6 data at capacity 2: the mask keeps both dims, so m doubles until D
+    x = make_dataset(6, 8, samples=400, seed=0).x
+    est = MaskAAEDimension(latent_dim=2, **FAST).fit(x)
+    assert list(est.capacities_)[:2] == [2, 4]
+    assert est.latent_dim_ == max(est.capacities_)
+
+
+def test_classical_band_brackets_the_true_dimension():
+    x = make_dataset(3, 16, samples=1500, seed=0).x
+    band = classical_band(x)
+    assert set(band) == {"TwoNN", "MLE", "DANCoFit", "lPCA"}
+    for name, entry in band.items():
+        assert 2.0 <= entry["dimension"] <= 5.0, (name, entry)
+        assert entry["seconds"] >= 0
+
+
+def test_estimate_cli_json(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, make_dataset(2, 8, samples=300, seed=0).x)
+    result = CliRunner().invoke(
+        cli, ["estimate", str(path), "--steps", "20", "--seeds", "2", "-j", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) >= {"dimension", "interval", "per_seed", "baselines"}
+    assert len(out["per_seed"]) == 2 and out["data"]["shape"] == [300, 8]
+    assert set(out["baselines"]) == {"TwoNN", "MLE", "DANCoFit", "lPCA"}
+
+
+def test_estimate_cli_text_on_bundled_digits():
+    result = CliRunner().invoke(
+        cli, ["estimate", "--sklearn", "digits", "--steps", "10", "--seeds", "1", "--no-baselines"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "sklearn digits: 1797 x 64 (61 non-constant columns)" in result.stdout
+    assert "intrinsic dimension (MaskAAE active dims):" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("nan.npy", np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]), "NaN or infinite"),
+        ("inf.npy", np.array([[1.0, np.inf], [2.0, 3.0], [4.0, 5.0]]), "NaN or infinite"),
+        ("onecol.npy", np.arange(10.0).reshape(10, 1), "at least 2 rows and 2 columns"),
+        ("onerow.npy", np.arange(10.0).reshape(1, 10), "at least 2 rows and 2 columns"),
+        ("words.csv", "a,b\n1,2\nx,3\n", "non-numeric value"),
+        ("data.parquet", "whatever", "unknown file type"),
+    ],
+)
+def test_estimate_bad_input_is_one_line_exit_2(tmp_path, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        np.save(path, content)
+        path = path.with_suffix(".npy")
+    result = CliRunner().invoke(cli, ["estimate", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_estimate_needs_exactly_one_source(tmp_path):
+    result = CliRunner().invoke(cli, ["estimate"])
+    assert result.exit_code == 2 and "give a data FILE or --sklearn" in result.stderr
