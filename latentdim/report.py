@@ -215,13 +215,15 @@ def figure2(gs: list[Group], base: Path) -> list[Path]:
     data = _by_dataset([g for g in gs if not g.masked])
     if not data:
         return []
-    fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.4), squeeze=False)
-    for ax, ((dataset, n), models) in zip(axes[0], sorted(data.items()), strict=True):
+    fig, axes = plt.subplots(
+        1, len(data), figsize=(4.6 * len(data), 3.6), squeeze=False, layout="constrained"
+    )
+    for ax, ((dataset, n), models) in zip(axes[0], _by_n(data), strict=True):
         for model, mg in sorted(models.items()):
             seeds = max(len(g.records) for g in mg)
             _errorbars(ax, mg, "scaled_fid", f"{model} ({seeds} seed{'s' * (seeds > 1)})")
         ax.axvline(n, color="grey", ls="--", lw=1, label=f"true n = {n}")
-        ax.set(xscale="log", yscale="log", xlabel="latent capacity m", ylabel="scaled FID", title=dataset)
+        ax.set(yscale="log", xlabel="latent capacity m", ylabel="scaled FID", title=f"{dataset} (n = {n})")
         _m_ticks(ax, [g.m for mg in models.values() for g in mg])
         ax.legend(fontsize=8)
     fig.suptitle("Fig 2: generation quality against latent capacity (mean ± sd over seeds)", fontsize=10)
@@ -238,8 +240,10 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
     data = _by_dataset(gs)
     if not data or not any(g.masked for g in gs):
         return []
-    fig, axes = plt.subplots(len(data), 2, figsize=(9, 3.4 * len(data)), squeeze=False)
-    for (left, right), ((dataset, n), models) in zip(axes, sorted(data.items()), strict=True):
+    fig, axes = plt.subplots(
+        len(data), 2, figsize=(9.5, 3.6 * len(data)), squeeze=False, layout="constrained"
+    )
+    for (left, right), ((dataset, n), models) in zip(axes, _by_n(data), strict=True):
         ms = sorted({g.m for mg in models.values() for g in mg})
         for model, mg in sorted(models.items()):
             _errorbars(left, mg, "scaled_fid", model)
@@ -247,7 +251,7 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
                 _errorbars(right, mg, "active_dims", f"{model} active dims", marker="s")
         for ax in (left, right):
             ax.axvline(n, color="grey", ls="--", lw=1)
-            ax.set(xscale="log", xlabel="latent capacity m")
+            ax.set(xlabel="latent capacity m")
             _m_ticks(ax, ms)
         left.set(yscale="log", ylabel="scaled FID", title=f"{dataset}: scaled FID")
         right.plot(ms, ms, color="black", lw=1, ls=":", label="y = m")
@@ -256,19 +260,24 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
         left.legend(fontsize=8)
         right.legend(fontsize=8)
     fig.suptitle("Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", fontsize=10)
-    fig.tight_layout()
     try:
         return _save(fig, base)
     finally:
         plt.close(fig)
 
 
-def _m_ticks(ax, ms: list[int]) -> None:
-    from matplotlib.ticker import NullFormatter
+def _by_n(data: dict) -> list:
+    """Datasets in order of true dimension, then name."""
+    return sorted(data.items(), key=lambda item: (item[0][1], item[0][0]))
 
-    ticks = sorted(set(ms))
+
+def _m_ticks(ax, ms: list[int]) -> None:
+    """Tick every m of the grid, leaving out those too close to the previous tick."""
+    ticks, span = [], max(ms) - min(ms) or 1
+    for m in sorted(set(ms)):
+        if not ticks or (m - ticks[-1]) / span >= 0.04:
+            ticks.append(m)
     ax.set_xticks(ticks, [str(m) for m in ticks])
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 # -- the report -----------------------------------------------------------------------
