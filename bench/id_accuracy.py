@@ -1,0 +1,125 @@
+"""How well does latentdim estimate intrinsic dimension? Against scikit-dimension.
+
+Per dataset: latentdim's estimate (MaskAAEDimension: median active dims over seeds,
+capacity chosen automatically) beside TwoNN, MLE, DANCoFit and local PCA
+(``latentdim.estimate.classical_band``), with run times. Then, per group of datasets
+with a known dimension, each estimator's MAE, mean relative error |est - n| / n and
+% exact (round(est) == n).
+
+Datasets: synthetic MLP data n = 4, 8, 16, 32 (d = 128, 10k points); the 24
+``skdim.datasets.BenchmarkManifolds`` (2500 points each); sklearn digits (no known
+dimension: listed, not scored). Needs the extras ``latentdim[baselines]``.
+
+    .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
+        [--steps 3000] [--jobs 2] [--only NAME,...] [--json FILE]
+"""
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+from latentdim import MaskAAEDimension, make_dataset
+from latentdim.estimate import BASELINES, classical_band
+from latentdim.sweep import default_jobs
+
+
+def datasets(groups: list[str]):
+    """Yield (group, name, true n or None, X)."""
+    if "mlp" in groups:
+        for n in (4, 8, 16, 32):
+            yield "mlp", f"mlp-n{n}-d128", n, make_dataset(n, 128, samples=10000, seed=0).x
+    if "manifolds" in groups:
+        import skdim
+
+        bench = skdim.datasets.BenchmarkManifolds(random_state=0)
+        data = bench.generate(n=2500)
+        truth = bench.truth["Intrinsic Dimension"]
+        for name, x in data.items():
+            yield "manifolds", name, int(truth[name]), np.asarray(x)
+    if "digits" in groups:
+        from sklearn.datasets import load_digits
+
+        yield "digits", "sklearn-digits", None, load_digits().data
+
+
+def scores(rows: list[dict], estimator: str) -> dict:
+    known = [r for r in rows if r["n"] is not None and math.isfinite(r["estimates"][estimator])]
+    est = np.array([r["estimates"][estimator] for r in known])
+    true = np.array([r["n"] for r in known], dtype=float)
+    return {
+        "datasets": len(known),
+        "mae": float(np.mean(np.abs(est - true))),
+        "mre": float(np.mean(np.abs(est - true) / true)),
+        "exact": float(np.mean(np.round(est) == true)),
+        "seconds": float(sum(r["seconds"][estimator] for r in known)),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--groups", default="mlp,manifolds,digits")
+    parser.add_argument("--only", help="comma-separated dataset names")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--jobs", type=int, default=default_jobs())
+    parser.add_argument("--json", help="also write every row to this JSON file")
+    args = parser.parse_args()
+    groups = args.groups.split(",")
+    only = set(args.only.split(",")) if args.only else None
+    names = ["latentdim", *BASELINES]
+
+    print(
+        f"torch {torch.__version__}; MaskAAEDimension seeds {args.seeds}, steps {args.steps}, "
+        f"{args.jobs} processes x 1 thread; classical band on 1 thread"
+    )
+    header = f"{'dataset':22s} {'n':>3s} {'D':>4s} {'N':>6s}  " + " ".join(f"{k:>10s}" for k in names)
+    print(header + "   latentdim per seed [m]   seconds (latentdim / band)")
+    rows = []
+    for group, name, n, x in datasets(groups):
+        if only and name not in only:
+            continue
+        start = time.perf_counter()
+        est = MaskAAEDimension(seeds=args.seeds, steps=args.steps, n_jobs=args.jobs).fit(x)
+        seconds = {"latentdim": time.perf_counter() - start}
+        band = classical_band(x)
+        estimates = {"latentdim": est.dimension_, **{k: v["dimension"] for k, v in band.items()}}
+        seconds.update({k: v["seconds"] for k, v in band.items()})
+        row = {
+            "group": group,
+            "dataset": name,
+            "n": n,
+            "shape": list(x.shape),
+            "estimates": estimates,
+            "seconds": seconds,
+            "per_seed": est.per_seed_,
+            "capacities": {str(m): c for m, c in est.capacities_.items()},
+        }
+        rows.append(row)
+        shown = " ".join(f"{estimates[k]:10.2f}" for k in names)
+        band_seconds = sum(v["seconds"] for v in band.values())
+        print(
+            f"{name:22s} {n if n is not None else '?':>3} {x.shape[1]:4d} {x.shape[0]:6d}  {shown}"
+            f"   {est.per_seed_} [m={est.latent_dim_}]   {seconds['latentdim']:.0f} / {band_seconds:.0f}",
+            flush=True,
+        )
+
+    for group in groups:
+        scored = [r for r in rows if r["group"] == group and r["n"] is not None]
+        if not scored:
+            continue
+        print(f"\n{group}: {len(scored)} datasets with known n")
+        print(f"  {'estimator':10s} {'MAE':>7s} {'mean rel err':>13s} {'% exact':>8s} {'seconds':>9s}")
+        for k in names:
+            s = scores(scored, k)
+            print(f"  {k:10s} {s['mae']:7.2f} {s['mre']:13.3f} {100 * s['exact']:7.0f}% {s['seconds']:9.0f}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
