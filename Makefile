@@ -24,11 +24,11 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	touch $@ $(VENV)/.core
 
 sweep: $(VENV)/.core
-	$(BIN)/latentdim make-data --recipe synthetic/n8-d128.toml -o data/n8-d128.npz --force
+	OMP_NUM_THREADS=1 $(BIN)/latentdim sweep -v
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV)
