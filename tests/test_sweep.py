@@ -152,7 +152,7 @@ def test_process_pool_gives_the_inline_records(tmp_path):
 
 
 def test_kill_9_mid_sweep_then_resume_recomputes_nothing(tmp_path):
-    path = write_study(tmp_path, steps=150)
+    path = write_study(tmp_path, steps=80)
     out = tmp_path / "killed"
     records = out / "records.jsonl"
     command = [sys.executable, "-m", "latentdim", "sweep", str(path), "-o", str(out), "-j", "2"]
