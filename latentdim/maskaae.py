@@ -2,14 +2,14 @@
 switching off the latent dimensions the data does not need.
 
 Follows the official code (github.com/arnabkmondal/MaskAAE) as summarised in
-METHOD.md §3, with one deliberate change, the polariser schedule (below).
+METHOD.md §3, with the deviations listed below (all measured; see "Why").
 
-* mask alpha = 1 - exp(-w), w >= 0 (clamped after each update), w ~ U(0, 5) at start;
+* mask alpha = 1 - exp(-w), w >= 0 (clamped after each update);
 * decoder and critic see alpha * E(x); the critic's prior side is alpha * p;
 * AE step: MSE + 100 mean_i Var_batch(E(x)_i) exp(-10 alpha_i^2);
 * critic step (x5): WGAN-GP on alpha E(x) vs alpha p, penalty 10;
 * encoder step: -mean D(alpha E(x));
-* mask step (w only): 1000 MSE + (1 + W_hat)^2 + c sum_i |alpha_i (1 - alpha_i)|,
+* mask step (w only): 300 MSE + (1 + W_hat)^2 + c sum_i |alpha_i (1 - alpha_i)|,
   W_hat = mean D(alpha p) - mean D(alpha E(x));
 * RMSProp (decay 0.9, eps 1e-10): lr 5e-4 AE and mask, 1e-4 encoder and critic;
   at iteration 5R the AE and mask "learning rates are divided by 5". The official
@@ -17,22 +17,50 @@ METHOD.md §3, with one deliberate change, the polariser schedule (below).
   RMSProp, whose steps are normalised by the gradient's running RMS, that shrinks the
   steps only for the few dozen updates the running average takes to adapt.
 
-Polariser schedule: c starts at 2/m and doubles every 4R iterations up to 2048, so it
-needs k = ceil(log2(1024 m)) doublings. The official period, R = 75 for m <= 20 else
-min(10000, 112.5 m), was sized for 500k-iteration MNIST runs; at m = 24 it reaches the
-cap only after ~150k iterations. Here R = min(R_official, floor(T / (8 k))) for a budget
-of T iterations: c reaches its cap by mid-run at every m, and the second half trains at
-full polarising pressure, so every run ends with a binary mask. With T large enough
-this is exactly the official schedule.
+Deviations from the official recipe, for a budget of T iterations:
 
-Mask learning rate: an RMSProp step moves w by about lr at most, so in T iterations w
-travels at most ~lr T. The official 5e-4 suits 500k iterations; for T = 3000 it
-could not move w across its initial range (0, 5), and the mask would end wherever it
-started. Here lr_mask = max(5e-4, 10 / T): w can cross its initial range within half
-the budget (equal to the official rate for T >= 20000).
+1. Mask init: every w_i = 2 (alpha_i = 0.86), not w ~ U(0, 5). The variance penalty's
+   weight 100 exp(-10 alpha^2) is then 0.06, so no coordinate is squeezed at start.
+2. Three phases. Iterations [0, 0.2 T): the mask is frozen (its optimiser runs with
+   lr 0, so its RMS statistics still warm up) while the AE, critic and encoder learn.
+   [0.2 T, 0.75 T): the mask learns from reconstruction and (1 + W_hat)^2 only (c = 0).
+   [0.75 T, T): the polariser c starts at 2/m and doubles every 4R iterations up to
+   2048, R = min(R_official, floor(T' / (8 k))), T' = 0.25 T, k = ceil(log2(1024 m))
+   doublings, so c reaches its cap half-way through that phase and the run ends with
+   a binary mask. (Official: c from iteration 0, R = 75 for m <= 20 else
+   min(10000, 112.5 m), sized for 500k-iteration MNIST runs.)
+3. Mask-loss reconstruction weight 300, not 1000.
+4. Mask learning rate max(5e-4, 10 / T): an RMSProp step moves w by about lr at most,
+   so the official 5e-4 could not move w across its range within T = 3000.
+
+Why (measured on the synthetic data of METHOD.md §2, 1 thread, batch 64). With the
+official init and polariser from iteration 0 the final mask was the thresholded
+initial one: "on at the end iff initial alpha >= 0.5" held for 17 of 18 dims on
+n=2, d=16, m=6 (3 seeds; 5, 5, 5 active) and 29 of 32 on n=8, m=16 (2 seeds; 11, 13
+active). Per-term gradients on w over
+the first 300 iterations: reconstruction (x1000) 1e-2..2 and pointing "on" in 60-90 %
+of the steps for every dim, surplus ones included; (1 + W_hat)^2 1e-3..3e-2, pointing
+"off" for most dims; polariser 1e-3..5e-2, pointing away from alpha = 0.5, and it
+dominates once c has doubled a few times. With the polariser off the adversarial term
+does switch dims off, and W_hat falls as they go (1.4 -> 0.35 on the easy case), but
+it needs ~1000 iterations; the official schedule polarises long before. Freezing the
+mask until the AE reconstructs lets reconstruction defend the needed dims (without
+it, weight 100 collapsed the easy case to 1 dim); weight 1000 leaves the adversarial
+drift too weak to finish within 0.55 T (n=8, m=16: 11 and 10 active), weight 100
+over-prunes (n=8: m=32 -> 6, m=8 -> 7 with scaled FID 0.30); 300 gives, with this
+code, at T = 3000 (T = 1500 for the easy case; ~13 ms per iteration at m = 16):
+  n=2 d=16 m=6 (hidden 64-64): 2, 2, 2 active (seeds 0-2), ~13 s per run;
+  n=8 d=128 m=16: 8, 8 active, NAC 0.043, 0.032 (WAE-MMD 0.043, 0.050), scaled FID
+  0.014, 0.019 (WAE-MMD 0.025, 0.027), ~41 s per run; the official recipe gave
+  11, 13 active, NAC 0.049, 0.080, scaled FID 0.017, 0.024;
+  n=8 m=32: 9 active (NAC 0.048); n=8 m=8: 8 (scaled FID 0.035); n=4 m=16: 5.
+Without deviation 1 (U(0, 5) init) n=8 m=16 still gave 8, but the survivors were
+mostly the dims with the largest initial w (7 of the 8 had initial w >= 1.9); with
+U(0, 5) init and the same schedule at weight 1000 the easy case gave 3, 2, 5.
 
 PyTorch's RMSProp starts its square average at 0 (TensorFlow 1's at 1) and adds eps
-outside the square root; with eps = 1e-10 only the first few updates differ.
+outside the square root; with eps = 1e-10 only the first updates differ (about 100
+for gradients << 1, which here fall in the frozen phase).
 """
 
 from __future__ import annotations
@@ -47,8 +75,11 @@ from latentdim.wae import WAEGAN
 
 VARIANCE_WEIGHT = 100.0
 LR_DECAY = 0.2
-MASK_RECON_WEIGHT = 1000.0
+MASK_RECON_WEIGHT = 300.0
+MASK_INIT_W = 2.0
 POLARISER_CAP = 2048.0
+MASK_FREEZE_FRACTION = 0.2
+POLARISER_START_FRACTION = 0.75
 
 
 def official_period(m: int) -> float:
@@ -67,6 +98,14 @@ def polariser(iteration: int, m: int, period: int) -> float:
     return min(POLARISER_CAP, 2.0 / m * 2.0 ** (iteration // (4 * period)))
 
 
+def polariser_schedule(iteration: int, m: int, total_steps: int) -> float:
+    """c = 0 before 0.75 T; then the doubling schedule over the last 0.25 T."""
+    start = int(POLARISER_START_FRACTION * total_steps)
+    if iteration < start:
+        return 0.0
+    return polariser(iteration - start, m, polariser_period(m, total_steps - start))
+
+
 class MaskAAE(WAEGAN):
     name = "maskaae"
     default_penalty = 1.0
@@ -74,8 +113,8 @@ class MaskAAE(WAEGAN):
     def _build(self) -> None:
         super()._build()
         m = self.config.latent_dim
-        self.w = nn.Parameter(torch.rand(m, generator=self.generator) * 5.0)
-        self.register_buffer("polariser", torch.tensor(2.0 / m))
+        self.w = nn.Parameter(torch.full((m,), MASK_INIT_W))
+        self.register_buffer("polariser", torch.tensor(0.0))
         self.register_buffer("decay", torch.tensor(1.0))
 
     def latent_mask(self) -> torch.Tensor:
@@ -105,14 +144,19 @@ class MaskAAE(WAEGAN):
 
     def make_steps(self, total_steps: int) -> list[Step]:
         steps = super().make_steps(total_steps)
-        lr = max(self.ae_lr, 10.0 / total_steps)
-        mask = Step("mask", self.mask_loss, self._rmsprop([self.w], lr), after=self._clamp_mask)
+        self.mask_lr = max(self.ae_lr, 10.0 / total_steps)
+        mask = Step("mask", self.mask_loss, self._rmsprop([self.w], self.mask_lr), after=self._clamp_mask)
         return [*steps, mask]
 
     def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
         m = self.config.latent_dim
-        period = polariser_period(m, total_steps)
-        c = polariser(iteration, m, period)
+        c = polariser_schedule(iteration, m, total_steps)
         self.polariser.fill_(c)
-        self.decay.fill_(LR_DECAY if iteration >= 5 * period else 1.0)
-        return {"polariser": c}
+        self.decay.fill_(LR_DECAY if iteration >= 5 * polariser_period(m, total_steps) else 1.0)
+        frozen = iteration < int(MASK_FREEZE_FRACTION * total_steps)
+        lr = 0.0 if frozen else self.mask_lr
+        for step in steps:
+            if step.name == "mask":
+                for group in step.optimizer.param_groups:
+                    group["lr"] = lr
+        return {"polariser": c, "mask_lr": lr}
