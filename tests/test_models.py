@@ -114,6 +114,17 @@ def test_polariser_schedule_follows_the_budget():
     assert polariser(300, 16, 75) == pytest.approx(4 / 16)
 
 
+def test_polariser_is_off_then_capped_within_the_budget():
+    from latentdim.maskaae import polariser_schedule
+
+    for m in (2, 8, 16, 24, 32, 64):
+        for budget in (1000, 3000, 20000):
+            start = int(0.75 * budget)
+            assert polariser_schedule(start - 1, m, budget) == 0.0
+            assert polariser_schedule(start, m, budget) == pytest.approx(2 / m)
+            assert polariser_schedule(int(0.875 * budget), m, budget) == 2048.0
+
+
 def test_maskaae_mask_starts_in_range_and_stays_nonnegative(small_n8):
     result = fit(small_n8.x, ModelConfig("maskaae", 6, **SMALL), FAST)
     w = result.model.w.detach()
@@ -131,3 +142,14 @@ def test_maskaae_mask_ends_polarised():
     result = fit(ds.x, config, TrainConfig(steps=600, log_every=100))
     alpha = np.asarray(result.metrics["mask"])
     assert np.all((alpha < 0.1) | (alpha > 0.9)), alpha
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_maskaae_switches_off_surplus_dims_on_easy_data(seed):
+    # n = 2 data, capacity m = 6: at most 3 dims may stay on (METHOD.md §3, issue 3)
+    from latentdim import make_dataset
+
+    x = make_dataset(2, 16, samples=3000, seed=0).x
+    config = ModelConfig("maskaae", 6, hidden=(64, 64), critic_hidden=(64, 64))
+    result = fit(x, config, TrainConfig(steps=1500, seed=seed, log_every=100))
+    assert 1 <= result.metrics["active_dims"] <= 3, result.metrics["mask"]
