@@ -342,6 +342,11 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, no_baselines, 
         f"[seeds {', '.join(map(str, result['per_seed']))}; range {lo}-{hi}; "
         f"capacity m = {result['latent_dim']}; {result['seconds']:.0f} s]"
     )
+    if result["saturated"]:
+        click.echo(
+            f"note: the mask kept (almost) every dim at the full capacity m = {result['latent_dim']}: "
+            "read the estimate as an upper bound"
+        )
     if baselines:
         band = ", ".join(f"{k} {v['dimension']:.2f}" for k, v in baselines.items())
         click.echo(f"classical band: {band}")

@@ -12,6 +12,19 @@ Procedure of :class:`MaskAAEDimension` (``fit(X)``):
 3. Report the median active count over the seeds of the last capacity as
    ``dimension_``, the (min, max) over seeds as ``interval_`` and every seed's count in
    ``per_seed_``; ``model_`` and ``mask_`` are those of the seed closest to the median.
+   If the mask still kept (almost) every dim at m = D, ``saturated_`` is True: the
+   count is then an upper bound that says little (see "What the count measures").
+
+What the count measures. The active count is the number of latent dims a
+deterministic encoder, trained so that its codes match an isotropic Gaussian, needs
+to reconstruct the data; that equals the manifold dimension n when the data are a
+smooth image of an open piece of R^n, as in the synthetic MLP data (n = 8 -> 8). It
+exceeds n when the manifold cannot be mapped continuously and one-to-one into R^n:
+closed manifolds (spheres, the boundary of a cube, closed curves) and products of
+circles read n + 1 or 2n (``bench/results/id_accuracy-manifolds.txt``). It also
+depends on the budget: the adversarial term keeps switching dims off, so at n = 16 the
+count falls from 14 (3000 steps) to 11 (12000 steps). Read it beside the classical
+band, not instead of it.
 
 Seeds derive from ``random_state`` through ``numpy.random.SeedSequence``; runs can go
 to ``n_jobs`` processes (one torch thread each).
@@ -101,8 +114,8 @@ class MaskAAEDimension(BaseEstimator):
     Attributes after ``fit``: ``dimension_`` (median active dims), ``interval_``
     (min, max over seeds), ``per_seed_``, ``latent_dim_`` (final capacity),
     ``capacities_`` ({m: per-seed counts} of every capacity tried), ``mask_``,
-    ``model_`` (a trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised
-    data), ``columns_`` (the non-constant columns used), ``n_features_in_``.
+    ``saturated_`` (the mask kept (almost) every dim at capacity D), ``model_`` (a
+    trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data), ``columns_`` (the non-constant columns used), ``n_features_in_``.
     """
 
     def __init__(
@@ -144,6 +157,7 @@ class MaskAAEDimension(BaseEstimator):
                 break
             m = min(2 * m, d)
         self.latent_dim_ = m
+        self.saturated_ = bool(np.median(counts) >= m - 1)
         self.per_seed_ = counts
         self.dimension_ = float(np.median(counts))
         self.interval_ = (min(counts), max(counts))
@@ -187,6 +201,7 @@ class MaskAAEDimension(BaseEstimator):
             "interval": list(self.interval_),
             "per_seed": list(self.per_seed_),
             "latent_dim": self.latent_dim_,
+            "saturated": self.saturated_,
             "capacities": {str(m): c for m, c in self.capacities_.items()},
             "mask": self.mask_.tolist(),
         }

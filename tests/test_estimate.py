@@ -52,6 +52,20 @@ def test_saturated_capacity_grows():
     est = MaskAAEDimension(latent_dim=2, **FAST).fit(x)
     assert list(est.capacities_)[:2] == [2, 4]
     assert est.latent_dim_ == max(est.capacities_)
+    assert est.saturated_ == (est.per_seed_[0] >= est.latent_dim_ - 1)
+
+
+def test_full_capacity_is_flagged_saturated(tmp_path):
+    # 2-column data: capacity m = D = 2; a mask keeping >= m - 1 dims is saturated
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    est = MaskAAEDimension(**FAST).fit(x)
+    assert est.latent_dim_ == 2 and est.per_seed_[0] >= 1
+    assert est.saturated_ and est.result()["saturated"] is True
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    result = CliRunner().invoke(cli, ["estimate", str(path), "--steps", "20", "--seeds", "1", "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    assert "note: the mask kept (almost) every dim at the full capacity m = 2" in result.stdout
 
 
 def test_classical_band_brackets_the_true_dimension():
