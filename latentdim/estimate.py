@@ -21,7 +21,8 @@ to reconstruct the data; that equals the manifold dimension n when the data are 
 smooth image of an open piece of R^n, as in the synthetic MLP data (n = 8 -> 8). It
 exceeds n when the manifold cannot be mapped continuously and one-to-one into R^n:
 closed manifolds (spheres, the boundary of a cube, closed curves) and products of
-circles read n + 1 or 2n (``bench/results/id_accuracy-manifolds.txt``). It also
+circles read n + 1 or 2n; strongly curved open sheets in R^3 read 3
+(``bench/results/id_accuracy-manifolds.txt``). It also
 depends on the budget: the adversarial term keeps switching dims off, so at n = 16 the
 count falls from 14 (3000 steps) to 11 (12000 steps). Read it beside the classical
 band, not instead of it.
