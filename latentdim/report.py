@@ -70,14 +70,19 @@ class Optimum:
     seeds: int
 
 
+def _dataset_key(dataset: str, n: int | None) -> tuple:
+    """Sort key: datasets by true n (unknown last), then by name."""
+    return (n is None, n or 0, dataset)
+
+
 def groups(records: list[dict]) -> list[Group]:
-    """Group ok records by (dataset, model, m), sorted."""
+    """Group ok records by (dataset, model, m), datasets ordered by n."""
     found: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         found[r["dataset"], r["n"], r["model"], r["latent_dim"]].append(r)
     return [
         Group(d, n, model, m, any(r["metrics"].get("mask") is not None for r in rs), rs)
-        for (d, n, model, m), rs in sorted(found.items())
+        for (d, n, model, m), rs in sorted(found.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2:]))
     ]
 
 
@@ -89,7 +94,7 @@ def optimal_m(records: list[dict], seed: int = 0, rounds: int = BOOTSTRAP) -> li
     for r in records:
         by[r["dataset"], r["n"], r["model"]][r["replicate"], r["latent_dim"]] = r["metrics"]["scaled_fid"]
     optima = []
-    for (dataset, n, model), values in sorted(by.items()):
+    for (dataset, n, model), values in sorted(by.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2])):
         reps = sorted({rep for rep, _ in values})
         ms = sorted({m for _, m in values})
         table = np.full((len(reps), len(ms)), np.nan)
@@ -139,7 +144,7 @@ def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     ]
     index = {(g.dataset, g.model, g.m): g for g in gs}
     numeric, formatted = [], []
-    for dataset, n, m in sorted({(g.dataset, g.n, g.m) for g in gs}):
+    for dataset, n, m in sorted({(g.dataset, g.n, g.m) for g in gs}, key=lambda k: (_dataset_key(k[0], k[1]), k[2])):
         if m <= n or not any((dataset, p, m) in index for p in plain):
             continue
         if not any((dataset, k, m) in index for k in masked):
@@ -268,7 +273,7 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
 
 def _by_n(data: dict) -> list:
     """Datasets in order of true dimension, then name."""
-    return sorted(data.items(), key=lambda item: (item[0][1], item[0][0]))
+    return sorted(data.items(), key=lambda item: _dataset_key(*item[0]))
 
 
 def _m_ticks(ax, ms: list[int]) -> None:
