@@ -116,7 +116,8 @@ class MaskAAEDimension(BaseEstimator):
     (min, max over seeds), ``per_seed_``, ``latent_dim_`` (final capacity),
     ``capacities_`` ({m: per-seed counts} of every capacity tried), ``mask_``,
     ``saturated_`` (the mask kept (almost) every dim at capacity D), ``model_`` (a
-    trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data), ``columns_`` (the non-constant columns used), ``n_features_in_``.
+    trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data),
+    ``columns_`` (the non-constant columns used), ``n_features_in_``.
     """
 
     def __init__(

@@ -82,7 +82,9 @@ def groups(records: list[dict]) -> list[Group]:
         found[r["dataset"], r["n"], r["model"], r["latent_dim"]].append(r)
     return [
         Group(d, n, model, m, any(r["metrics"].get("mask") is not None for r in rs), rs)
-        for (d, n, model, m), rs in sorted(found.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2:]))
+        for (d, n, model, m), rs in sorted(
+            found.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2:])
+        )
     ]
 
 
@@ -94,7 +96,9 @@ def optimal_m(records: list[dict], seed: int = 0, rounds: int = BOOTSTRAP) -> li
     for r in records:
         by[r["dataset"], r["n"], r["model"]][r["replicate"], r["latent_dim"]] = r["metrics"]["scaled_fid"]
     optima = []
-    for (dataset, n, model), values in sorted(by.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2])):
+    for (dataset, n, model), values in sorted(
+        by.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2])
+    ):
         reps = sorted({rep for rep, _ in values})
         ms = sorted({m for _, m in values})
         table = np.full((len(reps), len(ms)), np.nan)
@@ -144,7 +148,9 @@ def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     ]
     index = {(g.dataset, g.model, g.m): g for g in gs}
     numeric, formatted = [], []
-    for dataset, n, m in sorted({(g.dataset, g.n, g.m) for g in gs}, key=lambda k: (_dataset_key(k[0], k[1]), k[2])):
+    for dataset, n, m in sorted(
+        {(g.dataset, g.n, g.m) for g in gs}, key=lambda k: (_dataset_key(k[0], k[1]), k[2])
+    ):
         if m <= n or not any((dataset, p, m) in index for p in plain):
             continue
         if not any((dataset, k, m) in index for k in masked):

@@ -63,7 +63,9 @@ def test_full_capacity_is_flagged_saturated(tmp_path):
     assert est.saturated_ and est.result()["saturated"] is True
     path = tmp_path / "x.npy"
     np.save(path, x)
-    result = CliRunner().invoke(cli, ["estimate", str(path), "--steps", "20", "--seeds", "1", "--no-baselines"])
+    result = CliRunner().invoke(
+        cli, ["estimate", str(path), "--steps", "20", "--seeds", "1", "--no-baselines"]
+    )
     assert result.exit_code == 0, result.output
     assert "note: the mask kept (almost) every dim at the full capacity m = 2" in result.stdout
 
