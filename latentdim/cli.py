@@ -270,17 +270,20 @@ def _report(out: Path) -> None:
     click.echo(f"report: {out / 'REPORT.md'} ({len(result.files)} files)")
 
 
+# --sklearn NAME: the sklearn.datasets loader of each bundled dataset
+SKLEARN_DATA = {
+    "digits": "load_digits",
+    "iris": "load_iris",
+    "wine": "load_wine",
+    "breast-cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+}
+
+
 def _sklearn_data(name: str) -> np.ndarray:
     from sklearn import datasets
 
-    loaders = {
-        "digits": datasets.load_digits,
-        "iris": datasets.load_iris,
-        "wine": datasets.load_wine,
-        "breast-cancer": datasets.load_breast_cancer,
-        "diabetes": datasets.load_diabetes,
-    }
-    return loaders[name]().data
+    return getattr(datasets, SKLEARN_DATA[name])().data
 
 
 @cli.command()
@@ -288,7 +291,7 @@ def _sklearn_data(name: str) -> np.ndarray:
 @click.option(
     "--sklearn",
     "bundled",
-    type=click.Choice(["digits", "iris", "wine", "breast-cancer", "diabetes"]),
+    type=click.Choice(list(SKLEARN_DATA)),
     help="Use a dataset bundled with scikit-learn instead of FILE.",
 )
 @click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")
