@@ -45,7 +45,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -54,9 +53,9 @@ from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
 from latentdim.metrics import active_dims
 from latentdim.models import build_model
-from latentdim.runs import generators
+from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads
-from latentdim.training import TrainConfig, train
+from latentdim.training import TrainConfig
 
 MAX_BAND_POINTS = 5000
 
@@ -88,12 +87,8 @@ def _train_mask(job: _Job) -> tuple[list[float], dict]:
     """Train one MaskAAE on standardised rows; return its mask and state_dict."""
     with torch_threads(1):
         config = ModelConfig("maskaae", job.latent_dim, job.x.shape[1], job.hidden, job.critic_hidden)
-        gens = generators(job.seed)
-        model = build_model(config, gens["model"])
-        x = torch.from_numpy(job.x)
-        model.fit_normaliser(x)
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
-        train(model, model.normalise(x), budget, gens["batches"])
+        model, _ = train_new(job.x, config, budget, generators(job.seed))
         return model.latent_mask().detach().tolist(), model.state_dict()
 
 

@@ -76,6 +76,21 @@ def evaluate(model: AutoEncoder, real: np.ndarray, generator: torch.Generator) -
     }
 
 
+def train_new(
+    x_train: np.ndarray,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    gens: dict[str, torch.Generator],
+) -> tuple[AutoEncoder, History]:
+    """A fresh model (initialised from ``gens["model"]``), its normaliser fitted on
+    ``x_train`` (float32), trained on batches drawn with ``gens["batches"]``."""
+    model = build_model(model_config, gens["model"])
+    x = torch.from_numpy(x_train)
+    model.fit_normaliser(x)
+    history = train(model, model.normalise(x), train_config, gens["batches"])
+    return model, history
+
+
 @dataclass
 class RunResult:
     model: AutoEncoder
@@ -95,11 +110,8 @@ def fit(x: np.ndarray, model_config: ModelConfig, train_config: TrainConfig) -> 
     gens = generators(train_config.seed)
     x_train, x_held = split(x, train_config.holdout, gens["split"])
     x_held = x_held[: train_config.eval_samples]
-    model = build_model(model_config, gens["model"])
-    x_train_t = torch.from_numpy(np.ascontiguousarray(x_train))
-    model.fit_normaliser(x_train_t)
     start = time.perf_counter()
-    history = train(model, model.normalise(x_train_t), train_config, gens["batches"])
+    model, history = train_new(np.ascontiguousarray(x_train), model_config, train_config, gens)
     trained = time.perf_counter()
     result_metrics = evaluate(model, x_held, gens["eval"])
     evaluated = time.perf_counter()
