@@ -15,7 +15,9 @@ METHOD.md §3, with the deviations listed below (all measured; see "Why").
   at iteration 5R the AE and mask "learning rates are divided by 5". The official
   code does this by multiplying those two losses by 0.2, and so does this one. Under
   RMSProp, whose steps are normalised by the gradient's running RMS, that shrinks the
-  steps only for the few dozen updates the running average takes to adapt.
+  steps only for the few dozen updates the running average takes to adapt. Here the
+  R of this decay point is the period for the whole budget, min(R_official,
+  floor(T / (8 k))), not the polariser's (deviation 2), so it falls early in the run.
 
 Deviations from the official recipe, for a budget of T iterations:
 
