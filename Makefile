@@ -1,27 +1,36 @@
 # Two commands on a fresh clone: `make sweep` (the main job) and `make test`.
 # Each creates .venv if missing and installs torch==2.13.0 (the local CPU build)
 # before the package, so no dependency can pull a CUDA build of torch.
+#
+# pip runs with -qq: errors still show, warnings do not. (On machines whose global pip
+# configuration names local indexes that lack most packages, pip warns once per
+# package, "Location ... is ignored"; that is the machine's configuration, not ours.)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -qq
 
 .PHONY: sweep test lint clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	@echo "set-up: creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip
 
 $(VENV)/.torch: | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
-	touch $@
+	@echo "set-up: installing torch==2.13.0 (CPU build)"
+	@$(PIP) torch==2.13.0
+	@touch $@
 
 $(VENV)/.core: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install --quiet -e ".[dask]"
-	touch $@
+	@echo "set-up: installing latentdim (editable) with the dask and baselines extras"
+	@$(PIP) -e ".[dask,baselines]"
+	@touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $@ $(VENV)/.core
+	@echo "set-up: installing latentdim (editable) with the dev extras"
+	@$(PIP) -e ".[dev]"
+	@touch $@ $(VENV)/.core
 
 sweep: $(VENV)/.core
 	OMP_NUM_THREADS=1 $(BIN)/latentdim sweep -v

@@ -174,11 +174,12 @@ def sample(run_dir, num, seed, output, force):
 
 def _default_study() -> Path:
     """``studies/default.toml`` in the working directory, else in the source tree."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidate = base / "studies" / "default.toml"
-        if candidate.is_file():
-            return candidate
-    raise LatentdimError("no studies/default.toml here; give a STUDY file")
+    from latentdim.studies import studies_dir
+
+    candidate = studies_dir() / "default.toml"
+    if not candidate.is_file():
+        raise LatentdimError(f"no {candidate}; give a STUDY file")
+    return candidate
 
 
 def _cell_line(record: dict) -> str:
@@ -196,22 +197,49 @@ def _cell_line(record: dict) -> str:
 
 @cli.command()
 @click.argument("study_file", metavar="[STUDY]", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder [beside STUDY, its name].")
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder [runs/NAME].")
 @click.option("-j", "--jobs", type=int, help="Local worker processes, one torch thread each [cores].")
 @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (--executor dask).")
+@click.option("--seeds", type=int, help="Replicates per (dataset, model, m) [the study's].")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed.")
-@click.option("--no-report", is_flag=True, help="Do not write the report afterwards.")
+@click.option("--no-report", is_flag=True, help="Do not write the report and comparison afterwards.")
+@click.option(
+    "--update-reference",
+    is_flag=True,
+    help="Write into the study's committed reference folder (beside STUDY) instead of runs/NAME.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the studies available here and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each finished cell on stderr.")
-def sweep(study_file, out, jobs, executor, scheduler, retry_failed, no_report, verbose):
-    """Run a study (default: studies/default.toml) and report it. Resumable: finished
-    cells in OUT/records.jsonl are skipped."""
-    from latentdim.studies import load_study
+def sweep(
+    study_file, out, jobs, executor, scheduler, seeds, retry_failed, no_report, update_reference, list_only,
+    verbose,
+):
+    """Run a study (default: studies/default.toml) into runs/NAME, report it, and print
+    it beside the study's reference outcome. Resumable: finished cells in
+    OUT/records.jsonl are skipped."""
+    import dataclasses
+
+    from latentdim.studies import default_out, load_study
+    from latentdim.sweep import RECORDS
     from latentdim.sweep import sweep as run_sweep
 
+    if list_only:
+        click.echo(_study_listing())
+        return
     path = Path(study_file) if study_file else _default_study()
     study = load_study(path)
-    out = Path(out) if out else path.parent / study.name
+    if seeds is not None:
+        if seeds < 1:
+            raise LatentdimError(f"--seeds must be >= 1, got {seeds}")
+        study = dataclasses.replace(study, seeds=seeds)
+    reference = study.reference_dir
+    if update_reference:
+        if out is not None and Path(out).resolve() != reference.resolve():
+            raise LatentdimError(f"--update-reference writes {reference}; leave out -o")
+        out = reference
+    else:
+        out = Path(out) if out else default_out(study)
     bar = None
 
     def on_start(todo: int, total: int) -> None:
@@ -240,6 +268,7 @@ def sweep(study_file, out, jobs, executor, scheduler, retry_failed, no_report, v
             on_start=on_start,
             on_record=on_record,
             command=["latentdim", *sys.argv[1:]],
+            update_reference=update_reference,
         )
     finally:
         if bar:
@@ -251,15 +280,56 @@ def sweep(study_file, out, jobs, executor, scheduler, retry_failed, no_report, v
         f"{summary.samples_per_second:.0f} training samples/s",
         err=True,
     )
-    if not no_report:
-        _report(out)
+    if no_report:
+        return
+    _report(out)
+    if not update_reference and (reference / RECORDS).is_file():
+        try:
+            _against(out, reference)
+        except LatentdimError as exc:
+            click.echo(f"latentdim: note: not compared with the reference: {exc}", err=True)
+
+
+def _study_listing() -> str:
+    from latentdim.studies import list_studies, studies_dir
+
+    listings = list_studies()
+    lines = [f"studies in {studies_dir()} (run one with `latentdim sweep studies/NAME.toml`):"]
+    width = max([len(s.name) for s in listings] + [5])
+    lines.append(f"  {'study':{width}s}  {'cells':>5s}  {'reference run':>22s}  description")
+    for s in listings:
+        if s.reference_cells:
+            wall = "wall n/a" if s.reference_wall_seconds is None else _duration(s.reference_wall_seconds)
+            ref = f"{s.reference_cells} cells, {wall}"
+        else:
+            ref = "none"
+        first = " ".join(s.description.split()).split(". ")[0].rstrip(".")
+        lines.append(f"  {s.name:{width}s}  {s.cells:5d}  {ref:>22s}  {first}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 @cli.command("report")
 @click.argument("out", type=click.Path(file_okay=False))
-def report_command(out):
-    """Write Fig 2, Fig 5, Table 2 and the optimal m of the sweep in OUT."""
+@click.option(
+    "--against",
+    type=click.Path(file_okay=False),
+    help="A reference sweep folder (e.g. studies/default) to print OUT beside.",
+)
+def report_command(out, against):
+    """Write Fig 2, Fig 5, Table 2 and the optimal m of the sweep in OUT; with
+    --against, print OUT's findings beside the reference's and whether they agree."""
+    if against is not None:
+        from latentdim.compare import compare_folders
+
+        compare_folders(out, against)  # fail before writing anything
     _report(Path(out))
+    if against is not None:
+        _against(Path(out), Path(against))
 
 
 def _report(out: Path) -> None:
@@ -268,6 +338,13 @@ def _report(out: Path) -> None:
     result = report(out)
     click.echo(result.optima_text())
     click.echo(f"report: {out / 'REPORT.md'} ({len(result.files)} files)")
+
+
+def _against(out: Path, reference: Path) -> None:
+    from latentdim.compare import compare_folders
+
+    comparison = compare_folders(out, reference)
+    click.echo(comparison.text(yours=f"your run {out}", reference=f"the reference {reference}"))
 
 
 # --sklearn NAME: the sklearn.datasets loader of each bundled dataset

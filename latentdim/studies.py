@@ -22,6 +22,12 @@ whose ``latent_dims`` replace the study's grid for that dataset (Table 2 runs m 
 only). A model entry may also be a table, ``{model = "wae-mmd", penalty = 1.0, label =
 "wae-mmd-l1"}``: its keys override ``[model]`` and its ``label`` names it in records.
 
+**Where outcomes go.** A study's committed *reference outcome* is the folder beside its
+spec named after it (``studies/fig2.toml`` -> ``studies/fig2/``); a user's runs go to
+``runs/NAME/`` (:func:`default_out`, ignored by git). A sweep never writes into a
+reference folder unless asked to (``update_reference``), so a fresh clone's main job
+trains and can then be compared with the reference (:mod:`latentdim.compare`).
+
 The study expands into :class:`Cell` objects. A cell is frozen and self-contained (it
 carries the dataset's full spec, not a file name), so :func:`run_cell` is a pure
 function of it: the same record comes out whichever process or machine runs it.
@@ -126,6 +132,94 @@ class Study:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def reference_dir(self) -> Path | None:
+        """The committed reference outcome: the folder named after the study beside its spec."""
+        return None if self.path is None else Path(self.path).parent / self.name
+
+
+RUNS = Path("runs")
+
+
+def default_out(study: Study) -> Path:
+    """Where a user's sweep of ``study`` goes unless told otherwise: ``runs/NAME``."""
+    return RUNS / study.name
+
+
+def is_reference_dir(folder: str | os.PathLike, study: Study | None = None) -> bool:
+    """Whether ``folder`` is a study's reference outcome: ``study``'s, or any folder
+    ``X`` with a study spec ``X.toml`` beside it."""
+    folder = Path(folder).resolve()
+    if study is not None and study.reference_dir is not None:
+        if folder == study.reference_dir.resolve():
+            return True
+    return folder.with_name(folder.name + ".toml").is_file()
+
+
+def studies_dir() -> Path:
+    """``studies/`` in the working directory, else the one in the source tree."""
+    for base in (Path(), Path(__file__).resolve().parents[1]):
+        if (base / "studies").is_dir():
+            return base / "studies"
+    raise LatentdimError("no studies/ folder here or in the source tree")
+
+
+@dataclass(frozen=True)
+class StudyListing:
+    """One line of ``latentdim sweep --list``: a spec and what its reference run took."""
+
+    name: str
+    path: Path
+    description: str
+    cells: int
+    reference_cells: int
+    reference_wall_seconds: float | None
+
+
+def list_studies(folder: str | os.PathLike | None = None) -> list[StudyListing]:
+    """Every study spec in ``folder`` (default :func:`studies_dir`), with the number of
+    cells and the wall time of its reference run (from the reference's ``sweeps.jsonl``:
+    the invocations that ran cells; None when none was logged there)."""
+    folder = Path(folder) if folder is not None else studies_dir()
+    listings = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            with open(path, "rb") as handle:
+                if "models" not in tomllib.load(handle):
+                    continue  # not a study spec (a dataset recipe, say)
+        except (OSError, tomllib.TOMLDecodeError):
+            pass  # load_study names the problem
+        try:
+            study = load_study(path)
+        except LatentdimError as exc:
+            listings.append(StudyListing(path.stem, path, f"invalid spec: {exc}", 0, 0, None))
+            continue
+        reference = study.reference_dir
+        ok = {r.get("id") for r in _json_lines(reference / "records.jsonl") if r.get("status") == "ok"}
+        walls = [
+            r["summary"]["wall_seconds"]
+            for r in _json_lines(reference / "sweeps.jsonl")
+            if r.get("summary", {}).get("ran")
+        ]
+        wall = sum(walls) if walls else None
+        listings.append(StudyListing(study.name, path, study.description, len(study.cells()), len(ok), wall))
+    return listings
+
+
+def _json_lines(path: Path) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` file, read only; unreadable lines are skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    objects = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            obj = json.loads(line)
+            if isinstance(obj, dict):
+                objects.append(obj)
+    return objects
 
 
 def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None) -> Study:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from latentdim.errors import LatentdimError
 from latentdim.files import versions
-from latentdim.studies import Cell, Study, run_cell
+from latentdim.studies import Cell, Study, default_out, is_reference_dir, run_cell
 
 RECORDS = "records.jsonl"
 SWEEPS = "sweeps.jsonl"
@@ -37,13 +37,14 @@ class RecordStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    def load(self) -> dict[str, dict]:
-        """Records by cell id (last one wins). Cuts off a truncated last line."""
+    def load(self, repair: bool = True) -> dict[str, dict]:
+        """Records by cell id (last one wins). A truncated last line is ignored, and cut
+        off the file when ``repair``."""
         if not self.path.exists():
             return {}
         raw = self.path.read_bytes()
         complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(raw):
+        if repair and len(complete) < len(raw):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(complete))
                 os.fsync(handle.fileno())
@@ -178,12 +179,20 @@ def sweep(
     on_start: Callable[[int, int], None] | None = None,
     on_record: Callable[[dict], None] | None = None,
     command: Iterable[str] | None = None,
+    update_reference: bool = False,
 ) -> SweepSummary:
     """Run the cells of ``study`` not yet recorded in ``out``; append their records.
 
     ``on_start(todo, total)`` is called once the pending cells are known and
     ``on_record(record)`` after each record is stored (progress, logging).
+    ``out`` may be a study's committed reference folder (``studies/NAME/``) only with
+    ``update_reference``; nothing is written there otherwise.
     """
+    if is_reference_dir(out, study) and not update_reference:
+        raise LatentdimError(
+            f"{out} holds the committed reference outcome of a study; write your run elsewhere "
+            f"(the default is {default_out(study)}), or pass --update-reference to refresh the reference"
+        )
     if executor not in EXECUTORS:
         raise LatentdimError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
     if jobs is not None and jobs < 1:

@@ -238,23 +238,56 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path, dask_cluster):
     assert len(records) == 16 and all(r["status"] == "ok" for r in records.values())
 
 
-def test_sweep_cli_reports(tmp_path):
+def test_sweep_cli_runs_into_runs_reports_and_compares_with_the_reference(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from latentdim.cli import cli
 
-    path = write_study(tmp_path, seeds=2)
-    result = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "-v"])
-    assert result.exit_code == 0, result.output
-    out = tmp_path / "tiny"
-    assert "optimal m" in result.stdout and "tiny-n2 (n = 2)" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path / "studies", seeds=2)
+    reference = tmp_path / "studies" / "tiny"
+    made = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "-v", "--update-reference"])
+    assert made.exit_code == 0, made.output
+    assert "optimal m" in made.stdout and "tiny-n2 (n = 2)" in made.stdout
     for name in ("fig2.png", "fig2.pdf", "fig5.png", "fig5.pdf", "table2.csv", "table2.md", "REPORT.md"):
-        assert (out / name).stat().st_size > 0, name
-    table = (out / "table2.csv").read_text().splitlines()
+        assert (reference / name).stat().st_size > 0, name
+    table = (reference / "table2.csv").read_text().splitlines()
     assert table[0].startswith("dataset,n,m,wae-mmd_nac")
     assert [row.split(",")[2] for row in table[1:]] == ["3", "4"]  # capacities m > n
-    again = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1"])
-    assert "16 already recorded" in again.stderr and "ran 0 of 16" in again.stderr
+    assert "rows agree" not in made.stdout  # no reference to compare a reference with
+    frozen = {p.name: p.read_bytes() for p in reference.iterdir()}
+
+    # a user's run: runs/NAME by default, one seed here, printed beside the reference
+    mine = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "--seeds", "1"])
+    assert mine.exit_code == 0, mine.output
+    assert len(read_lines(tmp_path / "runs" / "tiny" / "records.jsonl")) == 8
+    assert "(1 seed) against the reference" in mine.stdout and "(2 seeds)" in mine.stdout
+    assert "rows agree within the seed spread" in mine.stdout
+    assert {p.name: p.read_bytes() for p in reference.iterdir()} == frozen
+    again = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "--seeds", "1"])
+    assert "8 already recorded" in again.stderr and "ran 0 of 8" in again.stderr
+
+    # the reference folder is refused as an output unless --update-reference
+    refused = CliRunner().invoke(cli, ["sweep", str(path), "-o", str(reference)])
+    assert refused.exit_code == 2 and "--update-reference" in refused.stderr
+    assert {p.name: p.read_bytes() for p in reference.iterdir()} == frozen
+
+    against = CliRunner().invoke(cli, ["report", "runs/tiny", "--against", str(reference)])
+    assert against.exit_code == 0, against.output
+    assert "active dims of the masked models" in against.stdout and "NAC at m > n" in against.stdout
+
+    listing = CliRunner().invoke(cli, ["sweep", "--list"])
+    assert listing.exit_code == 0, listing.output
+    (line,) = [row for row in listing.stdout.splitlines() if row.strip().startswith("tiny ")]
+    assert line.split()[1:4] == ["16", "16", "cells,"]
+
+
+def test_library_sweep_refuses_a_reference_folder(tmp_path):
+    study = load_study(write_study(tmp_path, seeds=1))
+    for folder in (tmp_path / "tiny", tmp_path / "other" / ".." / "tiny"):
+        with pytest.raises(LatentdimError, match="committed reference outcome"):
+            sweep(study, folder, jobs=1)
+    assert not (tmp_path / "tiny").exists()
 
 
 def test_report_of_a_folder_without_records_is_one_line(tmp_path):
