@@ -139,17 +139,34 @@ def train(
 
     if Path(output).exists() and not force:
         raise LatentdimError(f"{output} exists; use --force to overwrite")
-    x = read_matrix(data)
+    x, truth = _read_training_data(data)
     shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
     model_config = ModelConfig(model_name, latent_dim, x.shape[1], penalty=penalty, **shapes)
     train_config = TrainConfig(**train_options)
     if threads is not None:
         torch.set_num_threads(threads)
-    result = fit(x, model_config, train_config)
+    result = fit(x, model_config, train_config, truth)
     result.config["data"]["path"] = str(data)
     save_run(result, output, force=force)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
+
+
+def _read_training_data(path: str):
+    """The data matrix, and the ground truth when ``path`` is a make-data file (it holds
+    the map and the latents: the manifold error and latent recovery can be measured)."""
+    from latentdim.runs import GroundTruth
+
+    if path.lower().endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                synthetic = {"meta", "z", "weight_0"} <= set(archive.files)
+        except (OSError, ValueError):
+            synthetic = False
+        if synthetic:
+            dataset = load_dataset(path)
+            return check_matrix(dataset.x, path), GroundTruth.of(dataset)
+    return read_matrix(path), None
 
 
 @cli.command()
@@ -189,8 +206,9 @@ def _cell_line(record: dict) -> str:
         return f"failed {where}: {record['error']['type']}: {record['error']['message']} ({seconds:.1f} s)"
     m = record["metrics"]
     nac = "n/a" if m["nac"] is None else f"{m['nac']:.3f}"
+    energy = f"energy {m['energy']:.4f}, " if m.get("energy") is not None else ""
     return (
-        f"ok     {where}: scaled FID {m['scaled_fid']:.4f}, active {m['active_dims']}, "
+        f"ok     {where}: scaled FID {m['scaled_fid']:.4f}, {energy}active {m['active_dims']}, "
         f"NAC {nac} ({seconds:.1f} s)"
     )
 

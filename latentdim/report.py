@@ -2,14 +2,18 @@
 
 ``report(OUT)`` reads ``OUT/records.jsonl`` and writes, beside it:
 
-* ``fig2.png/.pdf`` — scaled FID against latent capacity m for the models without a
-  mask (the WAE family), one panel per dataset, mean ± sd over seeds, true n marked;
-* ``fig5.png/.pdf`` — per dataset, scaled FID against m for every model, and the
-  masked models' active dims against m with the lines y = m and y = n;
+* ``fig2.png/.pdf`` — for the models without a mask (the WAE family), per dataset, one
+  panel per metric family the records hold (``metrics.GENERATION_METRICS``: scaled
+  FID, energy, precision/recall, density/coverage and, for synthetic data, manifold
+  error, off-manifold share, latent recovery) against latent capacity m, mean ± sd over
+  seeds, true n marked;
+* ``fig5.png/.pdf`` — the same panels for every model, and the masked models' active
+  dims against m with the lines y = m and y = n;
 * ``table2.csv/.md`` — for every dataset and capacity m > n run by both kinds of
   model: each unmasked model's NAC, each masked model's active dims and NAC;
-* ``optimal_m.csv`` — per dataset and model, the m minimising the mean scaled FID,
-  with a 95 % bootstrap interval over seeds (replicates resampled with replacement);
+* ``optimal_m.csv`` — per dataset, model and metric, the m optimising the mean metric
+  (argmin; argmax for precision, recall, coverage), with a 95 % bootstrap interval over
+  seeds (replicates resampled with replacement); the primary metric first;
 * ``summary.csv`` — mean and sd of every metric per (dataset, model, m);
 * ``REPORT.md`` — all of the above in one page, with the commands that made it.
 
@@ -31,9 +35,11 @@ import numpy as np
 
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path
+from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.sweep import RECORDS, SWEEPS, RecordStore
 
 BOOTSTRAP = 2000
+SUMMARY_KEYS = ("fid", "active_dims", "nac", "recon_mse", *GENERATION_METRICS)
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Group:
     records: list[dict]
 
     def values(self, key: str) -> np.ndarray:
-        out = [r["metrics"][key] for r in self.records]
+        out = [r["metrics"].get(key) for r in self.records]
         return np.array([np.nan if v is None else v for v in out], dtype=float)
 
     def mean_sd(self, key: str) -> tuple[float, float]:
@@ -68,6 +74,7 @@ class Optimum:
     low: int
     high: int
     seeds: int
+    metric: str = "scaled_fid"
 
 
 def _dataset_key(dataset: str, n: int | None) -> tuple:
@@ -88,13 +95,20 @@ def groups(records: list[dict]) -> list[Group]:
     ]
 
 
-def optimal_m(records: list[dict], seed: int = 0, rounds: int = BOOTSTRAP) -> list[Optimum]:
-    """argmin over m of the mean scaled FID per (dataset, model), with the 2.5–97.5 %
-    range of the argmin over bootstrap resamples of the replicates."""
+def optimal_m(
+    records: list[dict], metric: str = "scaled_fid", seed: int = 0, rounds: int = BOOTSTRAP
+) -> list[Optimum]:
+    """argmin over m of the mean ``metric`` per (dataset, model) (argmax for metrics
+    where higher is better, see ``GENERATION_METRICS``), with the 2.5–97.5 % range of
+    the optimum over bootstrap resamples of the replicates. Records without the metric
+    are left out; a (dataset, model) with none has no optimum."""
+    sign = -1.0 if GENERATION_METRICS.get(metric, ("", "", "min"))[2] == "max" else 1.0
     rng = np.random.default_rng(seed)
     by: dict[tuple, dict[tuple[int, int], float]] = defaultdict(dict)
     for r in records:
-        by[r["dataset"], r["n"], r["model"]][r["replicate"], r["latent_dim"]] = r["metrics"]["scaled_fid"]
+        value = r["metrics"].get(metric)
+        if value is not None and np.isfinite(value):
+            by[r["dataset"], r["n"], r["model"]][r["replicate"], r["latent_dim"]] = sign * value
     optima = []
     for (dataset, n, model), values in sorted(
         by.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2])
@@ -112,8 +126,15 @@ def optimal_m(records: list[dict], seed: int = 0, rounds: int = BOOTSTRAP) -> li
         means = np.where(np.isnan(means), np.inf, means)
         argmins = np.asarray(ms)[means.argmin(axis=1)]
         low, high = np.percentile(argmins, [2.5, 97.5], method="nearest")
-        optima.append(Optimum(dataset, n, model, best, int(low), int(high), len(reps)))
+        optima.append(Optimum(dataset, n, model, best, int(low), int(high), len(reps), metric))
     return optima
+
+
+def optima_per_metric(records: list[dict]) -> list[Optimum]:
+    """:func:`optimal_m` for the primary metric, then every other metric with a
+    direction (``GENERATION_METRICS``) that the records hold."""
+    names = [PRIMARY_METRIC] + [k for k, v in GENERATION_METRICS.items() if v[2] and k != PRIMARY_METRIC]
+    return [o for name in names for o in optimal_m(records, name)]
 
 
 # -- tables ---------------------------------------------------------------------------
@@ -130,7 +151,7 @@ def summary_rows(gs: list[Group]) -> list[dict]:
     rows = []
     for g in gs:
         row = {"dataset": g.dataset, "n": g.n, "model": g.model, "m": g.m, "seeds": len(g.records)}
-        for key in ("scaled_fid", "fid", "active_dims", "nac", "recon_mse"):
+        for key in SUMMARY_KEYS:
             row[f"{key}_mean"], row[f"{key}_sd"] = g.mean_sd(key)
         rows.append(row)
     return rows
@@ -206,10 +227,10 @@ def _save(fig, base: Path) -> list[Path]:
     return written
 
 
-def _errorbars(ax, gs: list[Group], key: str, label: str, marker: str = "o") -> None:
+def _errorbars(ax, gs: list[Group], key: str, label: str, marker: str = "o", **style) -> None:
     ms = [g.m for g in gs]
     stats = np.array([g.mean_sd(key) for g in gs])
-    ax.errorbar(ms, stats[:, 0], yerr=stats[:, 1], marker=marker, ms=4, capsize=3, label=label)
+    ax.errorbar(ms, stats[:, 0], yerr=stats[:, 1], marker=marker, ms=4, capsize=3, label=label, **style)
 
 
 def _by_dataset(gs: list[Group]) -> dict[tuple[str, int], dict[str, list[Group]]]:
@@ -219,62 +240,99 @@ def _by_dataset(gs: list[Group]) -> dict[tuple[str, int], dict[str, list[Group]]
     return out
 
 
-def figure2(gs: list[Group], base: Path) -> list[Path]:
-    """Scaled FID vs m for the unmasked models, one panel per dataset."""
+LOG_FAMILIES = {"scaled FID", "energy", "manifold error"}
+COLUMNS = 4  # panels per figure row; a dataset's panels wrap onto more rows
+
+
+def families(gs: list[Group]) -> list[tuple[str, list[str]]]:
+    """The metric families (one figure panel each) that ``gs`` hold values for, in
+    the order of ``GENERATION_METRICS``."""
+    found: dict[str, list[str]] = {}
+    for key, (family, _, _) in GENERATION_METRICS.items():
+        if any(np.isfinite(g.values(key)).any() for g in gs):
+            found.setdefault(family, []).append(key)
+    return list(found.items())
+
+
+def _metric_panel(ax, family: str, keys: list[str], models: dict[str, list[Group]], colours: dict) -> None:
+    means = []
+    for model, mg in sorted(models.items()):
+        for key, line in zip(keys, ("-", "--"), strict=False):
+            label = model if len(keys) == 1 else f"{model}: {GENERATION_METRICS[key][1]}"
+            _errorbars(ax, mg, key, label, color=colours[model], linestyle=line)
+            means += [g.mean_sd(key)[0] for g in mg]
+    finite = [v for v in means if np.isfinite(v)]
+    log = family in LOG_FAMILIES and finite and min(finite) > 0
+    primary = " (primary)" if PRIMARY_METRIC in keys else ""
+    ax.set(yscale="log" if log else "linear", ylabel=family, title=f"{family}{primary}")
+
+
+def _panel_grid(plt, rows: list[int], title: str):
+    """A figure with, per dataset, ``rows[i]`` panels wrapped at ``COLUMNS``; returns
+    the figure and each dataset's list of axes (unused axes are hidden)."""
+    lines = [max(1, -(-count // COLUMNS)) for count in rows]
+    columns = min(COLUMNS, max(rows))
+    fig, axes = plt.subplots(
+        sum(lines), columns, figsize=(4.3 * columns, 3.3 * sum(lines)), squeeze=False, layout="constrained"
+    )
+    out, top = [], 0
+    for count, height in zip(rows, lines, strict=True):
+        block = [ax for row in axes[top : top + height] for ax in row]
+        for ax in block[count:]:
+            ax.set_visible(False)
+        out.append(block[:count])
+        top += height
+    fig.suptitle(title, fontsize=10)
+    return fig, out
+
+
+def _draw(gs: list[Group], base: Path, title: str, with_active: bool) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    data = _by_dataset([g for g in gs if not g.masked])
-    if not data:
-        return []
-    fig, axes = plt.subplots(
-        1, len(data), figsize=(4.6 * len(data), 3.6), squeeze=False, layout="constrained"
-    )
-    for ax, ((dataset, n), models) in zip(axes[0], _by_n(data), strict=True):
-        for model, mg in sorted(models.items()):
-            seeds = max(len(g.records) for g in mg)
-            _errorbars(ax, mg, "scaled_fid", f"{model} ({seeds} seed{'s' * (seeds > 1)})")
-        ax.axvline(n, color="grey", ls="--", lw=1, label=f"true n = {n}")
-        ax.set(yscale="log", xlabel="latent capacity m", ylabel="scaled FID", title=f"{dataset} (n = {n})")
-        _m_ticks(ax, [g.m for mg in models.values() for g in mg])
-        ax.legend(fontsize=8)
-    fig.suptitle("Fig 2: generation quality against latent capacity (mean ± sd over seeds)", fontsize=10)
+    data = _by_n(_by_dataset(gs))
+    colours = {model: f"C{i}" for i, model in enumerate(sorted({g.model for g in gs}))}
+    panels = []
+    for (_, _), models in data:
+        mine = [g for mg in models.values() for g in mg]
+        extra = [("active dims", None)] if with_active and any(g.masked for g in mine) else []
+        panels.append(families(mine) + extra)
+    fig, blocks = _panel_grid(plt, [len(p) for p in panels], title)
+    for ((dataset, n), models), block, plan in zip(data, blocks, panels, strict=True):
+        ms = sorted({g.m for mg in models.values() for g in mg})
+        for ax, (family, keys) in zip(block, plan, strict=True):
+            if keys is None:
+                for model, mg in sorted(models.items()):
+                    if mg[0].masked:
+                        _errorbars(ax, mg, "active_dims", f"{model} active dims", "s", color=colours[model])
+                ax.plot(ms, ms, color="black", lw=1, ls=":", label="y = m")
+                ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
+                ax.set(ylabel="active latent dims", title="active dims")
+            else:
+                _metric_panel(ax, family, keys, models, colours)
+            ax.axvline(n, color="grey", ls="--", lw=1)
+            ax.set_xlabel(f"latent capacity m ({dataset}, n = {n})")
+            _m_ticks(ax, ms)
+            ax.legend(fontsize=7)
     try:
         return _save(fig, base)
     finally:
         plt.close(fig)
+
+
+def figure2(gs: list[Group], base: Path) -> list[Path]:
+    """Every metric family against m for the unmasked models, per dataset."""
+    plain = [g for g in gs if not g.masked]
+    if not plain:
+        return []
+    return _draw(plain, base, "Fig 2: generation against latent capacity (mean ± sd over seeds)", False)
 
 
 def figure5(gs: list[Group], base: Path) -> list[Path]:
-    """Per dataset: scaled FID vs m for every model; masked models' active dims vs m."""
-    import matplotlib.pyplot as plt
-
-    data = _by_dataset(gs)
-    if not data or not any(g.masked for g in gs):
+    """Per dataset: every metric family against m for every model, and the masked
+    models' active dims against m with the lines y = m and y = n."""
+    if not gs or not any(g.masked for g in gs):
         return []
-    fig, axes = plt.subplots(
-        len(data), 2, figsize=(9.5, 3.6 * len(data)), squeeze=False, layout="constrained"
-    )
-    for (left, right), ((dataset, n), models) in zip(axes, _by_n(data), strict=True):
-        ms = sorted({g.m for mg in models.values() for g in mg})
-        for model, mg in sorted(models.items()):
-            _errorbars(left, mg, "scaled_fid", model)
-            if mg[0].masked:
-                _errorbars(right, mg, "active_dims", f"{model} active dims", marker="s")
-        for ax in (left, right):
-            ax.axvline(n, color="grey", ls="--", lw=1)
-            ax.set(xlabel="latent capacity m")
-            _m_ticks(ax, ms)
-        left.set(yscale="log", ylabel="scaled FID", title=f"{dataset}: scaled FID")
-        right.plot(ms, ms, color="black", lw=1, ls=":", label="y = m")
-        right.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
-        right.set(ylabel="active latent dims", title=f"{dataset}: active dims")
-        left.legend(fontsize=8)
-        right.legend(fontsize=8)
-    fig.suptitle("Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", fontsize=10)
-    try:
-        return _save(fig, base)
-    finally:
-        plt.close(fig)
+    return _draw(gs, base, "Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", True)
 
 
 def _by_n(data: dict) -> list:
@@ -302,12 +360,20 @@ class Report:
     failed: list[dict]
 
     def optima_text(self) -> str:
-        lines = ["optimal m (argmin of mean scaled FID; 95 % bootstrap interval over seeds):"]
-        for o in self.optima:
-            lines.append(
-                f"  {o.dataset} (n = {o.n})  {o.model:10s} m* = {o.m:3d}  [{o.low}, {o.high}]"
-                f"  ({o.seeds} seed{'s' * (o.seeds > 1)})"
-            )
+        """The optimal m by the primary metric and by scaled FID (the slides')."""
+        lines = []
+        for metric in dict.fromkeys((PRIMARY_METRIC, "scaled_fid")):
+            chosen = [o for o in self.optima if o.metric == metric]
+            if not chosen:
+                continue
+            label = GENERATION_METRICS[metric][1] + (" (primary)" if metric == PRIMARY_METRIC else "")
+            best = "argmax" if GENERATION_METRICS[metric][2] == "max" else "argmin"
+            lines.append(f"optimal m ({best} of mean {label}; 95 % bootstrap interval over seeds):")
+            for o in chosen:
+                lines.append(
+                    f"  {o.dataset} (n = {o.n})  {o.model:10s} m* = {o.m:3d}  [{o.low}, {o.high}]"
+                    f"  ({o.seeds} seed{'s' * (o.seeds > 1)})"
+                )
         return "\n".join(lines)
 
 
@@ -325,7 +391,7 @@ def report(out: str | os.PathLike) -> Report:
     if not ok:
         raise LatentdimError(f"{out / RECORDS} has no finished (ok) cells")
     gs = groups(ok)
-    optima = optimal_m(ok)
+    optima = optima_per_metric(ok)
     files = [*figure2(gs, out / "fig2"), *figure5(gs, out / "fig5")]
 
     rows = summary_rows(gs)
@@ -335,8 +401,8 @@ def report(out: str | os.PathLike) -> Report:
     t2_columns = list(t2_numeric[0]) if t2_numeric else ["dataset", "n", "m"]
     _write_text(out / "table2.csv", _csv(t2_columns, [[r[c] for c in t2_columns] for r in t2_numeric]))
     _write_text(out / "table2.md", _markdown(t2_header, t2_rows))
-    opt_header = ["dataset", "n", "model", "optimal_m", "ci_low", "ci_high", "seeds"]
-    opt_rows = [[o.dataset, o.n, o.model, o.m, o.low, o.high, o.seeds] for o in optima]
+    opt_header = ["dataset", "n", "model", "metric", "optimal_m", "ci_low", "ci_high", "seeds"]
+    opt_rows = [[o.dataset, o.n, o.model, o.metric, o.m, o.low, o.high, o.seeds] for o in optima]
     _write_text(out / "optimal_m.csv", _csv(opt_header, opt_rows))
     files += [out / name for name in ("summary.csv", "table2.csv", "table2.md", "optimal_m.csv")]
 
@@ -368,7 +434,14 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
         if (out / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
     lines += ["## Table 2 (NAC; MaskAAE's active dims)", "", _markdown(t2_header, t2_rows)]
-    lines += ["## Optimal latent capacity", "", _markdown(opt_header, opt_rows)]
+    lines += [
+        "## Optimal latent capacity",
+        "",
+        f"Argmin over m of the mean metric (argmax for precision, recall and coverage); the "
+        f"primary metric is `{PRIMARY_METRIC}` (METHOD.md §4). 95 % bootstrap interval over seeds.",
+        "",
+        _markdown(opt_header, opt_rows),
+    ]
     if result.failed:
         lines += ["## Failed cells", ""]
         for r in result.failed:

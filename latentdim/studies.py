@@ -334,8 +334,8 @@ def _model(entry, defaults: dict, where: str) -> tuple[str, dict]:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset_x(data_json: str) -> np.ndarray:
-    return generate(SyntheticSpec(**json.loads(data_json))).x
+def _synthetic_dataset(data_json: str):
+    return generate(SyntheticSpec(**json.loads(data_json)))
 
 
 @contextlib.contextmanager
@@ -355,7 +355,7 @@ def run_cell(cell: Cell) -> dict:
     Any exception inside training or evaluation becomes a failed record carrying the
     error, so one diverging cell does not stop a sweep.
     """
-    from latentdim.runs import fit
+    from latentdim.runs import GroundTruth, fit
 
     record = {
         "id": cell.id,
@@ -370,9 +370,9 @@ def run_cell(cell: Cell) -> dict:
     start = time.perf_counter()
     try:
         with torch_threads(cell.threads):
-            x = _dataset_x(canonical_json(cell.data))
+            dataset = _synthetic_dataset(canonical_json(cell.data))
             model_config = ModelConfig(latent_dim=cell.latent_dim, **cell.model_config)
-            result = fit(x, model_config, train_config)
+            result = fit(dataset.x, model_config, train_config, GroundTruth.of(dataset))
     except Exception as exc:
         error = {"type": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, DivergenceError):

@@ -128,6 +128,72 @@ class SyntheticMap:
                 jac = slope[:, None] * jac
         return jac
 
+    def jacobians(self, z: np.ndarray) -> np.ndarray:
+        """:meth:`jacobian` at every row of ``z``: an N x d x n array."""
+        h = np.asarray(z, dtype=np.float64)
+        jac = None
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w.T + b
+            jac = np.broadcast_to(w, (h.shape[0], *w.shape)) if jac is None else np.matmul(w, jac)
+            if i < len(self.weights) - 1:
+                slope = np.where(h > 0, 1.0, NEGATIVE_SLOPE)
+                h = slope * h
+                jac = slope[:, :, None] * jac
+        return np.array(jac)
+
+    def project(
+        self, x: np.ndarray, z0: np.ndarray, iterations: int = 100, rtol: float = 1e-10, batch: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest point of the manifold: argmin_z ||f(z) - x|| for every row of
+        ``x``, by Levenberg-Marquardt started from the rows of ``z0`` (a local minimum
+        near the start). Returns (z, distance). Piecewise linear f makes each accepted
+        Gauss-Newton step exact within a linear region, so few iterations are needed.
+        """
+        x = np.asarray(x, np.float64)
+        z_out = np.array(z0, dtype=np.float64, copy=True)
+        dist = np.empty(x.shape[0])
+        for start in range(0, x.shape[0], batch):
+            rows = slice(start, start + batch)
+            z_out[rows], dist[rows] = self._project(x[rows], z_out[rows], iterations, rtol)
+        return z_out, dist
+
+    def _project(self, x, z, iterations, rtol):
+        residual = self(z) - x
+        cost = np.einsum("bd,bd->b", residual, residual)
+        damping = np.full(x.shape[0], 1e-3)
+        active = np.ones(x.shape[0], dtype=bool)
+        gram = np.empty((x.shape[0], z.shape[1], z.shape[1]))
+        grad = np.empty(z.shape)
+        stale = np.ones(x.shape[0], dtype=bool)  # J'J and J'r to recompute (z moved)
+        for _ in range(iterations):
+            if not active.any():
+                break
+            renew = np.flatnonzero(active & stale)
+            if renew.size:
+                jac_t = self.jacobians(z[renew]).transpose(0, 2, 1)
+                gram[renew] = np.matmul(jac_t, jac_t.transpose(0, 2, 1))
+                grad[renew] = np.matmul(jac_t, residual[renew][..., None])[..., 0]
+                stale[renew] = False
+            index = np.flatnonzero(active)
+            g = gram[index]
+            diagonal = np.einsum("bnn->bn", g) + 1e-12  # LM: damp by diag(J'J)
+            damped = g + (damping[index, None] * diagonal)[:, :, None] * np.eye(z.shape[1])
+            trial = z[index] + np.linalg.solve(damped, -grad[index][..., None])[..., 0]
+            trial_residual = self(trial) - x[index]
+            trial_cost = np.einsum("bd,bd->b", trial_residual, trial_residual)
+            better = trial_cost < cost[index]
+            gain = cost[index] - trial_cost
+            accepted = index[better]
+            z[accepted], residual[accepted] = trial[better], trial_residual[better]
+            cost[accepted] = trial_cost[better]
+            stale[accepted] = True
+            damping[accepted] = np.maximum(damping[accepted] / 10.0, 1e-12)
+            damping[index[~better]] *= 10.0
+            # a point is done when a step gains (almost) nothing, or no small step gains
+            done = (better & (gain <= rtol * cost[index])) | (damping[index] > 1e8) | (cost[index] == 0)
+            active[index[done]] = False
+        return z, np.sqrt(cost)
+
     @property
     def lipschitz_bound(self) -> float:
         """prod_i ||W_i||_2 >= Lip(f), since LeakyReLU is 1-Lipschitz."""

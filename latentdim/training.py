@@ -22,6 +22,8 @@ class TrainConfig:
     for WAE-MMD, 1 + 5 + 1 for WAE-GAN, 1 + 5 + 1 + 1 for MaskAAE). ``holdout`` is the
     fraction of data kept for evaluation; ``eval_samples`` caps the evaluation count N
     (the Fréchet distance's bias is O(1/N), so compare runs at equal N).
+    ``recovery_steps`` trains the latent-recovery regressor of the evaluation (synthetic
+    data only; 0 skips that metric).
     """
 
     steps: int = 3000
@@ -31,6 +33,7 @@ class TrainConfig:
     eval_samples: int = 10000
     log_every: int = 50
     diverge_at: float = 1e6
+    recovery_steps: int = 1000
 
     def __post_init__(self) -> None:
         problems = [
@@ -40,6 +43,7 @@ class TrainConfig:
             (not 0 < self.holdout < 1, f"holdout must be in (0, 1), got {self.holdout}"),
             (self.eval_samples < 2, f"eval samples must be >= 2, got {self.eval_samples}"),
             (self.log_every < 1, f"log_every must be >= 1, got {self.log_every}"),
+            (self.recovery_steps < 0, f"recovery_steps must be >= 0, got {self.recovery_steps}"),
         ]
         for bad, message in problems:
             if bad:

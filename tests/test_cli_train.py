@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from latentdim.cli import cli
-from latentdim.runs import METRIC_KEYS
+from latentdim.runs import MANIFOLD_KEYS, METRIC_KEYS, TRUTH_KEYS
 
 
 def run(*args):
@@ -25,7 +25,9 @@ def test_train_writes_run_then_sample(data_file, tmp_path):
     result = run("train", data_file, *args, "-o", out)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(METRIC_KEYS) <= set(metrics)
+    assert set(METRIC_KEYS) | set(MANIFOLD_KEYS) | set(TRUTH_KEYS) <= set(metrics)  # make-data: map known
+    assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["off_manifold"] <= 1
+    assert metrics["manifold_error"] > 0 and metrics["latent_recovery"] < 1
     assert json.loads(result.output)["active_dims"] == metrics["active_dims"]
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["latent_dim"] == 5 and config["train"]["seed"] == 0
@@ -67,3 +69,13 @@ def test_sample_missing_run(tmp_path):
     result = run("sample", tmp_path / "nope", "-n", 5, "-o", tmp_path / "s.npy")
     assert result.exit_code == 2 and "cannot load run" in result.output
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_train_on_a_plain_matrix_has_no_ground_truth_metrics(data_file, tmp_path):
+    x = np.load(data_file)["x"]
+    np.save(tmp_path / "x.npy", x)
+    args = ["--model", "wae-mmd", "-m", 3, "--steps", 20, "-o", tmp_path / "r"]
+    result = run("train", tmp_path / "x.npy", *args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert set(MANIFOLD_KEYS) <= set(metrics) and not set(TRUTH_KEYS) & set(metrics)

@@ -55,3 +55,45 @@ def test_table2_has_a_row_per_capacity_above_n_with_both_models():
     np.testing.assert_allclose(numeric[0]["wae_nac"], 0.045)
     np.testing.assert_allclose(numeric[0]["maskaae_active_dims"], 5.5)
     assert rows[0] == ["toy", "4", "8", "0.045 ± 0.007", "5.5 ± 0.7", "0.030 ± 0.000"]
+
+
+def test_optima_per_metric_take_each_metrics_direction_primary_first():
+    from latentdim.metrics import PRIMARY_METRIC
+    from latentdim.report import optima_per_metric
+
+    records = []
+    for m in (2, 4, 8):
+        for r in range(3):
+            rec = record("wae", m, r, fid=(m - 4) ** 2 + 1.0)
+            rec["metrics"].update(energy=abs(m - 8) + 0.1 * r, recall=-abs(m - 2) + 0.01 * r)
+            records.append(rec)
+    optima = optima_per_metric(records)
+    assert optima[0].metric == PRIMARY_METRIC
+    found = {o.metric: o.m for o in optima}
+    assert found == {"energy": 8, "scaled_fid": 4, "recall": 2}  # recall: the argmax
+
+
+def test_report_draws_a_panel_per_metric_family(tmp_path):
+    import json
+
+    from latentdim.report import families, report
+
+    records = []
+    for m in (2, 4, 8):
+        for r in range(2):
+            rec = record("wae", m, r, fid=1.0 / m)
+            rec.update(id=f"{m}-{r}", status="ok")
+            rec["metrics"].update(energy=0.01 * m, precision=0.9, recall=0.8, manifold_error=0.1)
+            records.append(rec)
+    assert [f for f, _ in families(groups(records))] == [
+        "scaled FID", "energy", "precision / recall", "manifold error"
+    ]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = report(tmp_path)
+    assert (tmp_path / "fig2.png").stat().st_size > 0
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0]
+    assert "energy_mean" in header and "latent_recovery_mean" in header
+    rows = (tmp_path / "optimal_m.csv").read_text().splitlines()
+    assert rows[0] == "dataset,n,model,metric,optimal_m,ci_low,ci_high,seeds"
+    assert rows[1].startswith("toy,4,wae,energy,2,")
+    assert "energy coefficient H (primary)" in result.optima_text()

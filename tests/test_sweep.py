@@ -35,6 +35,7 @@ steps = {steps}
 batch_size = 32
 eval_samples = 100
 log_every = 10
+recovery_steps = 20
 
 [model]
 hidden = [16, 16]
