@@ -1,11 +1,13 @@
 """Does MaskAAE find the true latent dimension? Figures for the models issue.
 
-On synthetic n = 8, d = 128 (20k points): MaskAAE and WAE-MMD at m = 16 — active dims,
-NAC, scaled FID, wall time — against the slides (MaskAAE 9 active dims, NAC 0.030;
-WAE NAC 0.040). Also the easy case n = 2, d = 16, m = 6 (expected <= 3 active dims).
-Prints measurements; it asserts nothing.
+On synthetic n in {8, 16, 32}, d = 128 (20k points): MaskAAE and WAE-MMD at m = 2n —
+active dims, NAC, scaled FID, the energy coefficient, precision/recall, the
+ground-truth manifold metrics, wall time — against the slides (n = 8: MaskAAE 9 active
+dims, NAC 0.030, WAE NAC 0.040; n = 16: 16 active, NAC 0.013 against 0.031). Also the
+easy case n = 2, d = 16, m = 6 (expected <= 3 active dims). Prints measurements; it
+asserts nothing.
 
-    .venv/bin/python bench/fidelity.py [--steps 3000] [--seeds 0,1]
+    .venv/bin/python bench/fidelity.py [--steps 3000] [--seeds 0,1] [--n 8,16,32]
 """
 
 import argparse
@@ -16,13 +18,14 @@ import torch
 
 from latentdim import make_dataset
 from latentdim.autoencoder import ModelConfig
-from latentdim.runs import fit
+from latentdim.runs import GroundTruth, fit
 from latentdim.training import TrainConfig
 
 
-def run(x, config, steps, seed):
+def run(dataset, config, steps, seed):
     start = time.perf_counter()
-    result = fit(x, config, TrainConfig(steps=steps, seed=seed, log_every=max(1, steps // 20)))
+    train = TrainConfig(steps=steps, seed=seed, log_every=max(1, steps // 20), eval_samples=2000)
+    result = fit(dataset.x, config, train, GroundTruth.of(dataset))
     return result, time.perf_counter() - start
 
 
@@ -32,6 +35,9 @@ def report(label, result, seconds):
     mask = "" if m["mask"] is None else "  mask " + " ".join(f"{a:.2f}" for a in m["mask"])
     print(
         f"{label:34s} active {m['active_dims']:3d}  NAC {nac}  scaled FID {m['scaled_fid']:.4f}"
+        f"  energy {m['energy']:.4f}  P {m['precision']:.2f} R {m['recall']:.2f}"
+        f"  manifold err {m['manifold_error']:.3f} (recon {m['recon_manifold_error']:.3f})"
+        f"  off {m['off_manifold']:.2f}  latent R2 {m['latent_recovery']:.3f}"
         f"  recon {m['recon_mse']:.2e}  {seconds:6.1f} s{mask}",
         flush=True,
     )
@@ -41,18 +47,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--n", default="8,16,32", help="true dimensions (m = 2n)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(1)
 
-    print(f"torch {torch.__version__}, 1 thread, {args.steps} iterations per run")
-    data = make_dataset(8, 128, samples=20000, seed=0).x
-    for seed in seeds:
-        for model in ("maskaae", "wae-mmd"):
-            result, seconds = run(data, ModelConfig(model, 16), args.steps, seed)
-            report(f"n=8 d=128 m=16 {model} seed {seed}", result, seconds)
+    print(f"torch {torch.__version__}, 1 thread, {args.steps} iterations per run, 2000 evaluation points")
+    for n in (int(v) for v in args.n.split(",")):
+        data = make_dataset(n, 128, samples=20000, seed=0)
+        for seed in seeds:
+            for model in ("maskaae", "wae-mmd"):
+                result, seconds = run(data, ModelConfig(model, 2 * n), args.steps, seed)
+                report(f"n={n} d=128 m={2 * n} {model} seed {seed}", result, seconds)
 
-    easy = make_dataset(2, 16, samples=3000, seed=0).x
+    easy = make_dataset(2, 16, samples=3000, seed=0)
     small = {"hidden": (64, 64), "critic_hidden": (64, 64)}
     actives = []
     for seed in seeds:

@@ -12,7 +12,7 @@
 * ``table2.csv/.md`` — for every dataset and capacity m > n run by both kinds of
   model: each unmasked model's NAC, each masked model's active dims and NAC;
 * ``optimal_m.csv`` — per dataset, model and metric, the m optimising the mean metric
-  (argmin; argmax for precision, recall, coverage), with a 95 % bootstrap interval over
+  (argmin; argmax for recall, coverage), with a 95 % bootstrap interval over
   seeds (replicates resampled with replacement); the primary metric first;
 * ``summary.csv`` — mean and sd of every metric per (dataset, model, m);
 * ``REPORT.md`` — all of the above in one page, with the commands that made it.
@@ -437,7 +437,7 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
     lines += [
         "## Optimal latent capacity",
         "",
-        f"Argmin over m of the mean metric (argmax for precision, recall and coverage); the "
+        f"Argmin over m of the mean metric (argmax for recall and coverage); the "
         f"primary metric is `{PRIMARY_METRIC}` (METHOD.md §4). 95 % bootstrap interval over seeds.",
         "",
         _markdown(opt_header, opt_rows),
