@@ -206,9 +206,9 @@ def _cell_line(record: dict) -> str:
         return f"failed {where}: {record['error']['type']}: {record['error']['message']} ({seconds:.1f} s)"
     m = record["metrics"]
     nac = "n/a" if m["nac"] is None else f"{m['nac']:.3f}"
-    energy = f"energy {m['energy']:.4f}, " if m.get("energy") is not None else ""
+    recall = f"recall {m['recall']:.3f}, " if m.get("recall") is not None else ""
     return (
-        f"ok     {where}: scaled FID {m['scaled_fid']:.4f}, {energy}active {m['active_dims']}, "
+        f"ok     {where}: scaled FID {m['scaled_fid']:.4f}, {recall}active {m['active_dims']}, "
         f"NAC {nac} ({seconds:.1f} s)"
     )
 

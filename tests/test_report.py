@@ -83,7 +83,7 @@ def test_report_draws_a_panel_per_metric_family(tmp_path):
         for r in range(2):
             rec = record("wae", m, r, fid=1.0 / m)
             rec.update(id=f"{m}-{r}", status="ok")
-            rec["metrics"].update(energy=0.01 * m, precision=0.9, recall=0.8, manifold_error=0.1)
+            rec["metrics"].update(energy=0.01 * m, precision=0.9, recall=0.1 * m, manifold_error=0.1)
             records.append(rec)
     assert [f for f, _ in families(groups(records))] == [
         "scaled FID", "energy", "precision / recall", "manifold error"
@@ -95,5 +95,6 @@ def test_report_draws_a_panel_per_metric_family(tmp_path):
     assert "energy_mean" in header and "latent_recovery_mean" in header
     rows = (tmp_path / "optimal_m.csv").read_text().splitlines()
     assert rows[0] == "dataset,n,model,metric,optimal_m,ci_low,ci_high,seeds"
-    assert rows[1].startswith("toy,4,wae,energy,2,")
-    assert "energy coefficient H (primary)" in result.optima_text()
+    assert rows[1].startswith("toy,4,wae,recall,8,")  # the primary first, argmax
+    assert rows[2].startswith("toy,4,wae,scaled_fid,8,") and rows[3].startswith("toy,4,wae,energy,2,")
+    assert "argmax of mean recall (primary)" in result.optima_text()
