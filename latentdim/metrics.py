@@ -267,7 +267,10 @@ def latent_recovery(
     choice: k-NN regression, the obvious alternative, reads only 0.67 at n = 32 from
     the true z itself with 18000 training points, and 0.65 with one factor dropped, so
     it cannot tell them apart; the MLP reads 0.999 and 0.968 (= 1 - 1/32) there
-    (measured on 20000 Gaussian z, n = 4 ... 32). Codes with no columns score 0.
+    (measured on 20000 Gaussian z, n = 4 ... 32). Its ceiling on the synthetic data
+    themselves (regressing z from x = f(z), 18000 training rows, d = 128) is 0.996,
+    0.976 and 0.938 at n = 8, 16, 32: read scores against that. Codes with no columns
+    score 0.
     """
     import torch
 
