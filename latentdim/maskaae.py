@@ -60,6 +60,17 @@ Without deviation 1 (U(0, 5) init) n=8 m=16 still gave 8, but the survivors were
 mostly the dims with the largest initial w (7 of the 8 had initial w >= 1.9); with
 U(0, 5) init and the same schedule at weight 1000 the easy case gave 3, 2, 5.
 
+Tried and not kept (2026-11-27; one seed per cell, T = 3000, m = 2n unless stated; the
+active count, with the official (1 + W_hat)^2 in brackets): the adversarial term
+W_hat^2, whose push vanishes when the critic finds no gap instead of always aiming at
+W_hat = -1. It fixes the undercount at n = 16: 16 (14) on the n16-d128 map, 17 with
+training seed 1, 16 (15) on a second map with uniform latents, and its codes carry
+more of z (latent recovery 0.94 against 0.84). But it keeps too many at m = 4n: n = 8,
+m = 32: 11 (9); n = 4, m = 16: 6 (5); n = 8, m = 16 stays 8 on both maps; n = 32:
+21 (20). The drift with the budget stays: n = 16 at T = 12000 gives 14. So it trades
+one error for another, and the count is still not a fixed point; max(W_hat, 0)^2 gave
+the same counts (W_hat stayed positive).
+
 PyTorch's RMSProp starts its square average at 0 (TensorFlow 1's at 1) and adds eps
 outside the square root; with eps = 1e-10 only the first updates differ (about 100
 for gradients << 1, which here fall in the frozen phase).
