@@ -335,6 +335,66 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
     return _draw(gs, base, "Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", True)
 
 
+def budget_rows(records: list[dict]) -> list[dict]:
+    """The masked models' active dims per (dataset, model family, m, training steps),
+    mean and sd over seeds; empty unless some (dataset, family, m) ran at several
+    budgets (a study whose model tables set their own ``steps``)."""
+    from latentdim.training import TrainConfig
+
+    found: dict[tuple, list[float]] = defaultdict(list)
+    for r in records:
+        if r["metrics"].get("mask") is None or "cell" not in r:
+            continue
+        family = r["cell"]["model_config"]["model"]
+        steps = r["cell"]["train"].get("steps", TrainConfig.steps)
+        found[r["dataset"], r["n"], family, r["latent_dim"], steps].append(r["metrics"]["active_dims"])
+    budgets = defaultdict(set)
+    for dataset, _n, family, m, steps in found:
+        budgets[dataset, family, m].add(steps)
+    rows = []
+    order = sorted(found.items(), key=lambda kv: (_dataset_key(*kv[0][:2]), kv[0][2:]))
+    for (dataset, n, family, m, steps), values in order:
+        if len(budgets[dataset, family, m]) < 2:
+            continue
+        v = np.asarray(values, dtype=float)
+        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+        row = {"dataset": dataset, "n": n, "model": family, "m": m, "steps": steps}
+        row.update(active_dims_mean=float(v.mean()), active_dims_sd=sd, seeds=int(v.size))
+        row["active_dims"] = " ".join(str(int(a)) for a in values)
+        rows.append(row)
+    return rows
+
+
+def figure_budget(rows: list[dict], base: Path) -> list[Path]:
+    """The masked models' active dims against the training budget, one panel per dataset."""
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return []
+    datasets = list(dict.fromkeys((r["dataset"], r["n"]) for r in rows))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(4.3 * len(datasets), 3.4), squeeze=False, layout="constrained"
+    )
+    for ax, (dataset, n) in zip(axes[0], datasets, strict=True):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        for model, m in dict.fromkeys((r["model"], r["m"]) for r in mine):
+            line = sorted((r for r in mine if (r["model"], r["m"]) == (model, m)), key=lambda r: r["steps"])
+            means, sds = [r["active_dims_mean"] for r in line], [r["active_dims_sd"] for r in line]
+            label = f"{model} m = {m}"
+            ax.errorbar([r["steps"] for r in line], means, yerr=sds, marker="s", ms=4, capsize=3, label=label)
+        ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
+        steps = sorted({r["steps"] for r in mine})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [str(s) for s in steps])
+        ax.set(xlabel="training iterations", ylabel="active latent dims", title=f"{dataset} (n = {n})")
+        ax.legend(fontsize=8)
+    fig.suptitle("Active dims against the training budget (mean ± sd over seeds)", fontsize=10)
+    try:
+        return _save(fig, base)
+    finally:
+        plt.close(fig)
+
+
 def _by_n(data: dict) -> list:
     """Datasets in order of true dimension, then name."""
     return sorted(data.items(), key=lambda item: _dataset_key(*item[0]))
@@ -393,6 +453,12 @@ def report(out: str | os.PathLike) -> Report:
     gs = groups(ok)
     optima = optima_per_metric(ok)
     files = [*figure2(gs, out / "fig2"), *figure5(gs, out / "fig5")]
+    budget = budget_rows(ok)
+    if budget:
+        files += figure_budget(budget, out / "budget")
+        columns = list(budget[0])
+        _write_text(out / "budget.csv", _csv(columns, [[r[c] for c in columns] for r in budget]))
+        files.append(out / "budget.csv")
 
     rows = summary_rows(gs)
     header = list(rows[0])
@@ -430,7 +496,7 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
             )
         lines += [f"latentdim report {out}", "```", ""]
     lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
-    for name, title in (("fig2", "Fig 2"), ("fig5", "Fig 5")):
+    for name, title in (("fig2", "Fig 2"), ("fig5", "Fig 5"), ("budget", "Active dims against the budget")):
         if (out / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
     lines += ["## Table 2 (NAC; MaskAAE's active dims)", "", _markdown(t2_header, t2_rows)]

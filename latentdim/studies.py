@@ -20,7 +20,8 @@ A study is a TOML file::
 A dataset entry may also be a table, ``{recipe = "n8-d128", latent_dims = [16]}``,
 whose ``latent_dims`` replace the study's grid for that dataset (Table 2 runs m = 2n
 only). A model entry may also be a table, ``{model = "wae-mmd", penalty = 1.0, label =
-"wae-mmd-l1"}``: its keys override ``[model]`` and its ``label`` names it in records.
+"wae-mmd-l1"}``: its keys override ``[model]`` (and ``[train]``: ``steps = 12000``
+gives that model its own budget) and its ``label`` names it in records.
 
 **Where outcomes go.** A study's committed *reference outcome* is the folder beside its
 spec named after it (``studies/fig2.toml`` -> ``studies/fig2/``); a user's runs go to
@@ -104,6 +105,7 @@ class Study:
     train: dict = field(default_factory=dict)
     description: str = ""
     path: str | None = None
+    model_train: dict[str, dict] = field(default_factory=dict)  # per model label: [train] overrides
 
     def replicate_seeds(self) -> list[int]:
         """Training seed of each replicate, from ``SeedSequence(seed).spawn(seeds)``."""
@@ -122,7 +124,7 @@ class Study:
                 latent_dim=m,
                 replicate=r,
                 seed=seeds[r],
-                train=self.train,
+                train={**self.train, **self.model_train.get(label, {})},
             )
             for dataset, data in self.datasets.items()
             for label, model in self.models.items()
@@ -260,19 +262,22 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         if grid is not None:
             grids[name] = _grid(grid, f"{where}: dataset {name!r}")
     defaults = _table(spec.get("model", {}), _MODEL_KEYS, f"{where}: [model]")
-    models = {}
+    models, model_train = {}, {}
     for entry in spec["models"]:
-        label, config = _model(entry, defaults, where)
+        label, config, overrides = _model(entry, defaults, where)
         if label in models:
             raise LatentdimError(f"{where}: model label {label!r} appears twice")
         models[label] = config
+        if overrides:
+            model_train[label] = overrides
     seeds, seed = spec.get("seeds", 1), spec.get("seed", 0)
     if not isinstance(seeds, int) or seeds < 1:
         raise LatentdimError(f"{where}: seeds must be an integer >= 1")
     if not isinstance(seed, int) or seed < 0:
         raise LatentdimError(f"{where}: seed must be an integer >= 0")
     train = _table(spec.get("train", {}), _TRAIN_KEYS, f"{where}: [train]")
-    TrainConfig(**train)  # validate now, not in a worker
+    for overrides in [{}, *model_train.values()]:
+        TrainConfig(**{**train, **overrides})  # validate now, not in a worker
     return Study(
         name=str(spec.get("name", path.stem)),
         description=str(spec.get("description", "")),
@@ -284,6 +289,7 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         seed=seed,
         train=train,
         path=str(path),
+        model_train=model_train,
     )
 
 
@@ -314,7 +320,10 @@ def _dataset(entry, study_dir: Path, recipes: Path, where: str) -> tuple[str, di
     return Path(entry).stem, spec.to_dict()
 
 
-def _model(entry, defaults: dict, where: str) -> tuple[str, dict]:
+def _model(entry, defaults: dict, where: str) -> tuple[str, dict, dict]:
+    """(label, model config, [train] overrides) of a model entry: a name, or a table
+    whose keys are ModelConfig fields, TrainConfig fields (``steps = 12000``: this
+    model's budget) and ``label``."""
     if isinstance(entry, str):
         entry = {"model": entry}
     if not isinstance(entry, dict) or "model" not in entry:
@@ -324,10 +333,11 @@ def _model(entry, defaults: dict, where: str) -> tuple[str, dict]:
     label = str(entry.pop("label", name))
     if name not in MODELS:
         raise LatentdimError(f"{where}: unknown model {name!r} (choose from {', '.join(MODELS)})")
-    overrides = _table(entry, _MODEL_KEYS, f"{where}: model {label!r}")
+    overrides = _table(entry, _MODEL_KEYS | _TRAIN_KEYS, f"{where}: model {label!r}")
+    train = {k: overrides.pop(k) for k in list(overrides) if k in _TRAIN_KEYS}
     config = {"model": name, **defaults, **overrides}
     ModelConfig(latent_dim=1, **config)  # validate now, not in a worker
-    return label, config
+    return label, config, train
 
 
 # -- running one cell -----------------------------------------------------------------

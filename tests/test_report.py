@@ -98,3 +98,22 @@ def test_report_draws_a_panel_per_metric_family(tmp_path):
     assert rows[1].startswith("toy,4,wae,recall,8,")  # the primary first, argmax
     assert rows[2].startswith("toy,4,wae,scaled_fid,8,") and rows[3].startswith("toy,4,wae,energy,2,")
     assert "argmax of mean recall (primary)" in result.optima_text()
+
+
+def test_budget_rows_and_figure_when_a_model_ran_at_several_budgets(tmp_path):
+    from latentdim.report import budget_rows, figure_budget
+
+    records = []
+    for steps, actives in ((3000, [8, 8, 9]), (12000, [7, 6, 7])):
+        for r, active in enumerate(actives):
+            mask = [1.0] * active + [0.0] * (16 - active)
+            rec = record("maskaae", 16, r, fid=0.1, active=active, mask=mask)
+            rec["cell"] = {"model_config": {"model": "maskaae"}, "train": {"steps": steps}}
+            records.append(rec)
+    rows = budget_rows(records)
+    found = [(r["steps"], r["active_dims"], r["seeds"]) for r in rows]
+    assert found == [(3000, "8 8 9", 3), (12000, "7 6 7", 3)]
+    np.testing.assert_allclose(rows[1]["active_dims_mean"], 20 / 3)
+    assert budget_rows(records[:3]) == []  # one budget: nothing to show
+    files = figure_budget(rows, tmp_path / "budget")
+    assert [f.name for f in files] == ["budget.png", "budget.pdf"] and files[0].stat().st_size > 0

@@ -299,3 +299,17 @@ def test_report_of_a_folder_without_records_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path)], standalone_mode=True)
     assert result.exit_code == 2
     assert "has no records.jsonl" in result.stderr
+
+
+def test_a_model_table_may_set_its_own_budget(tmp_path):
+    models = '["maskaae", {model = "maskaae", label = "maskaae 4x", steps = 160}]'
+    path = write_study(tmp_path, models=models)
+    cells = load_study(path).cells()
+    assert {(c.model, c.train["steps"]) for c in cells} == {("maskaae", 40), ("maskaae 4x", 160)}
+    expected = {"model": "maskaae", "hidden": [16, 16], "critic_hidden": [8, 8]}
+    assert all(c.model_config == expected for c in cells)
+    plain = load_study(write_study(tmp_path / "plain")).cells()
+    assert {c.id for c in cells if c.model == "maskaae"} <= {c.id for c in plain}  # ids unchanged
+    path.write_text(path.read_text().replace("steps = 160", "steps = 0"))
+    with pytest.raises(LatentdimError, match="steps must be >= 1"):
+        load_study(path)
