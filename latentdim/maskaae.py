@@ -69,7 +69,12 @@ more of z (latent recovery 0.94 against 0.84). But it keeps too many at m = 4n: 
 m = 32: 11 (9); n = 4, m = 16: 6 (5); n = 8, m = 16 stays 8 on both maps; n = 32:
 21 (20). The drift with the budget stays: n = 16 at T = 12000 gives 14. So it trades
 one error for another, and the count is still not a fixed point; max(W_hat, 0)^2 gave
-the same counts (W_hat stayed positive).
+the same counts (W_hat stayed positive). Also tried: freezing the mask once W_hat
+stops falling (mean over the last 200 iterations no lower than over the 200 before,
+checked during the adversarial phase). At T = 3000 it never fired (n = 16: 14; n = 8,
+m = 32: 9, as without it); at T = 12000 it fired on noise 400 iterations after the mask
+unfroze, before any dim had moved, and the polariser then kept all 32. A plateau rule
+needs a statistic less noisy than the critic's W_hat over 200 steps.
 
 PyTorch's RMSProp starts its square average at 0 (TensorFlow 1's at 1) and adds eps
 outside the square root; with eps = 1e-10 only the first updates differ (about 100
