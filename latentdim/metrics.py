@@ -231,9 +231,15 @@ def manifold_distance(
     _, index = NearestNeighbors(n_neighbors=starts).fit(anchors_x).kneighbors(points)
     distance = np.full(points.shape[0], np.inf)
     for start in range(starts):
-        found = fmap.project(points, anchors_z[index[:, start]], iterations=30, rtol=1e-4)[1]
+        found = manifold_distance_from(points, fmap, anchors_z[index[:, start]], scale)
         distance = np.minimum(distance, found)
-    return distance / scale
+    return distance
+
+
+def manifold_distance_from(points: np.ndarray, fmap, z0: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`manifold_distance` from one given starting latent per point (the rows of
+    ``z0``), with the same solver settings."""
+    return fmap.project(np.asarray(points, np.float64), z0, iterations=30, rtol=1e-4)[1] / scale
 
 
 OFF_MANIFOLD_QUANTILE = 0.9
