@@ -9,7 +9,7 @@ methods take and return data in its own units.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
@@ -63,9 +63,11 @@ class ModelConfig:
 
 @dataclass
 class Step:
-    """One optimisation step of a model: ``loss(batch)`` returns named losses whose
-    ``"loss"`` entry is minimised by ``optimizer``; run ``repeats`` times per iteration,
-    each on a fresh minibatch; ``after`` runs after every update (e.g. a clamp)."""
+    """One optimisation step of a model: ``loss(batch)`` returns named losses, one value
+    per stack member (shape (K,)), whose ``"loss"`` entry is minimised by ``optimizer``
+    (the members' losses are summed, so each member's gradient is its own); run
+    ``repeats`` times per iteration, each on a fresh minibatch; ``after`` runs after
+    every update (e.g. a clamp)."""
 
     name: str
     loss: Callable[[torch.Tensor], Losses]
@@ -75,74 +77,160 @@ class Step:
 
 
 class AutoEncoder(nn.Module):
-    """Deterministic encoder E: R^d -> R^m and decoder G: R^m -> R^d, prior N(0, I_m)."""
+    """Deterministic encoder E: R^d -> R^m and decoder G: R^m -> R^d, prior N(0, I_m).
+
+    A model is a stack of K >= 1 independent members of the same config, one per
+    generator given (a single generator, or none, makes K = 1). Every parameter and
+    buffer has a leading member axis, except 0-dim buffers, which hold schedule state
+    shared by the stack (members of a stack share their budget, so their schedules
+    agree). Training tensors are (K, B, features) and losses are (K,) vectors; the
+    model's math is written once, for the stack. The public data-unit methods
+    (:meth:`encode`, :meth:`reconstruct`, :meth:`sample`) are those of one model:
+    take member k of a stack with :meth:`member`.
+    """
 
     name: ClassVar[str]
     default_penalty: ClassVar[float | None] = None
 
-    def __init__(self, config: ModelConfig, generator: torch.Generator | None = None):
+    def __init__(
+        self, config: ModelConfig, generators: torch.Generator | Sequence[torch.Generator] | None = None
+    ):
         super().__init__()
         if config.data_dim is None:
             raise LatentdimError("the model's data dimension is not set")
+        if generators is None:
+            generators = [torch.Generator().manual_seed(0)]
+        elif isinstance(generators, torch.Generator):
+            generators = [generators]
+        self.generators = list(generators)
+        if not self.generators:
+            raise LatentdimError("a stack needs at least one member")
         self.config = config
-        d, m = config.data_dim, config.latent_dim
-        self.encoder = mlp([d, *config.hidden, m])
-        self.decoder = mlp([m, *reversed(config.hidden), d])
-        self.register_buffer("shift", torch.zeros(d))
-        self.register_buffer("scale", torch.ones(()))
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        k, d, m = self.stack, config.data_dim, config.latent_dim
+        self.encoder = mlp([d, *config.hidden, m], k)
+        self.decoder = mlp([m, *reversed(config.hidden), d], k)
+        self.register_buffer("shift", torch.zeros(k, d))
+        self.register_buffer("scale", torch.ones(k))
         self._build()
-        reset_parameters(self, self.generator)
+        reset_parameters(self, self.generators)
+
+    @property
+    def stack(self) -> int:
+        """K, the number of members."""
+        return len(self.generators)
+
+    @property
+    def device(self) -> torch.device:
+        return self.shift.device
 
     @property
     def penalty(self) -> float | None:
         return self.default_penalty if self.config.penalty is None else self.config.penalty
 
     def _build(self) -> None:
-        """Create model-specific modules and parameters (critic, mask)."""
+        """Create model-specific modules and parameters (critic, mask), stacked."""
+
+    def to_device(self, device: torch.device | str) -> AutoEncoder:
+        """Move the stack to ``device``. Off the CPU, the members draw their prior
+        samples from generators on that device, each seeded from its CPU generator."""
+        device = torch.device(device)
+        self.to(device)
+        if device.type != "cpu":
+            seeds = [int(torch.randint(2**62, (1,), generator=g)) for g in self.generators]
+            self.generators = [torch.Generator(device).manual_seed(s) for s in seeds]
+        return self
+
+    def member(self, k: int) -> AutoEncoder:
+        """Member ``k`` as a model of its own (K = 1): a copy of its weights and state,
+        drawing from the member's generator."""
+        one = type(self)(self.config, torch.Generator())
+        state = {name: t if t.ndim == 0 else t[k : k + 1] for name, t in self.state_dict().items()}
+        one.load_state_dict(state)
+        one.to(self.device)
+        one.generators = [self.generators[k]]
+        return one.train(self.training)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # run directories written before stacking hold one model's tensors without the
+        # member axis: give them one
+        own = {**dict(self.named_parameters(recurse=False)), **dict(self.named_buffers(recurse=False))}
+        for name, tensor in own.items():
+            key = prefix + name
+            saved = state_dict.get(key)
+            if saved is not None and saved.ndim == tensor.ndim - 1 and tensor.shape[0] == 1:
+                state_dict[key] = saved.unsqueeze(0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # -- random draws, one generator per member -----------------------------------
+    def draw(self, sampler: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
+        """(K, *shape): member k's slice drawn by ``sampler`` (``torch.randn`` or
+        ``torch.rand``) from its own generator, as a lone model would draw it."""
+        dtype = self.shift.dtype
+        return torch.stack(
+            [sampler(*shape, generator=g, device=g.device, dtype=dtype) for g in self.generators]
+        )
 
     # -- data units <-> normalised units ------------------------------------------
     def fit_normaliser(self, x: torch.Tensor) -> None:
-        """shift = mean of x; scale = sqrt(mean per-coordinate variance), one scalar."""
+        """Per member, of its rows x (K, N, d): shift = mean of x; scale = sqrt(mean
+        per-coordinate variance), one scalar."""
         with torch.no_grad():
-            self.shift.copy_(x.mean(dim=0))
-            self.scale.copy_((x - self.shift).pow(2).mean().sqrt().clamp_min(1e-12))
+            self.shift.copy_(x.mean(dim=1))
+            self.scale.copy_((x - self.shift[:, None]).pow(2).mean(dim=(1, 2)).sqrt().clamp_min(1e-12))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.shift) / self.scale
+        """(x - shift) / scale of each member's rows x (K, N, d)."""
+        return (x - self.shift[:, None]) / self.scale[:, None, None]
+
+    def denormalise(self, xn: torch.Tensor) -> torch.Tensor:
+        return xn * self.scale[:, None, None] + self.shift[:, None]
 
     # -- the generative model, in normalised units --------------------------------
     def latent_mask(self) -> torch.Tensor | None:
-        """The mask alpha over latent dims, or None for models without one."""
+        """The mask alpha over latent dims (K, m), or None for models without one."""
         return None
 
     def masked(self, z: torch.Tensor) -> torch.Tensor:
         mask = self.latent_mask()
-        return z if mask is None else z * mask
+        return z if mask is None else z * mask[:, None]
 
     def prior(self, num: int) -> torch.Tensor:
-        return torch.randn(num, self.config.latent_dim, generator=self.generator)
+        """(K, num, m) draws from N(0, I_m)."""
+        return self.draw(torch.randn, num, self.config.latent_dim)
 
     def recon_error(self, xn: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Mean squared error per coordinate of G(mask * E(x)) against x."""
-        return (self.decoder(self.masked(codes)) - xn).pow(2).mean()
+        """Per member, the mean squared error per coordinate of G(mask * E(x)) against x."""
+        return (self.decoder(self.masked(codes)) - xn).pow(2).mean(dim=(1, 2))
 
-    # -- public API, data units ---------------------------------------------------
+    # -- public API of one model, data units --------------------------------------
+    def _rows(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if self.stack != 1:
+            raise LatentdimError(f"this is a stack of {self.stack} models: take one with member(k)")
+        return self.normalise(torch.as_tensor(x, dtype=torch.float32).to(self.device)[None])
+
     @torch.no_grad()
     def encode(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Codes E(x) (before any mask) of data ``x``."""
-        return self.encoder(self.normalise(torch.as_tensor(x, dtype=torch.float32))).numpy()
+        return self.encoder(self._rows(x))[0].cpu().numpy()
 
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
-        xn = self.normalise(torch.as_tensor(x, dtype=torch.float32))
-        return (self.decoder(self.masked(self.encoder(xn))) * self.scale + self.shift).numpy()
+        xn = self._rows(x)
+        return self.denormalise(self.decoder(self.masked(self.encoder(xn))))[0].cpu().numpy()
 
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None) -> np.ndarray:
-        """Generate ``num`` points: G(mask * p), p ~ N(0, I_m), in data units."""
-        p = torch.randn(num, self.config.latent_dim, generator=generator or self.generator)
-        return (self.decoder(self.masked(p)) * self.scale + self.shift).numpy()
+        """Generate ``num`` points: G(mask * p), p ~ N(0, I_m), in data units. The draws
+        come from ``generator`` (on its own device), else from the model's."""
+        self._rows(np.zeros((0, self.config.data_dim)))
+        generator = generator or self.generators[0]
+        p = torch.randn(num, self.config.latent_dim, generator=generator, device=generator.device)
+        return self.denormalise(self.decoder(self.masked(p.to(self.device)[None])))[0].cpu().numpy()
+
+    def mask_values(self) -> np.ndarray | None:
+        """The mask of one model as an array (m,), or None."""
+        mask = self.latent_mask()
+        return None if mask is None else mask[0].detach().cpu().numpy()
 
     # -- training -----------------------------------------------------------------
     def make_steps(self, total_steps: int) -> list[Step]:

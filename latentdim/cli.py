@@ -129,10 +129,27 @@ def _widths(ctx, param, value):
 @click.option("--penalty", type=float, help="WAE-MMD lambda [10] or WAE-GAN adversarial weight [1].")
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option("--threads", type=int, help="torch threads [torch's default].")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train: auto picks CUDA when a GPU is present.",
+)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 def train(
-    data, model_name, latent_dim, hidden, critic_hidden, penalty, threads, output, force, **train_options
+    data,
+    model_name,
+    latent_dim,
+    hidden,
+    critic_hidden,
+    penalty,
+    threads,
+    device,
+    output,
+    force,
+    **train_options,
 ):
     """Train a model on DATA (.npz from make-data, .npy or .csv) and evaluate it."""
     from latentdim.runs import fit, save_run
@@ -145,7 +162,7 @@ def train(
     train_config = TrainConfig(**train_options)
     if threads is not None:
         torch.set_num_threads(threads)
-    result = fit(x, model_config, train_config, truth)
+    result = fit(x, model_config, train_config, truth, device)
     result.config["data"]["path"] = str(data)
     save_run(result, output, force=force)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
@@ -220,6 +237,19 @@ def _cell_line(record: dict) -> str:
 @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (--executor dask).")
 @click.option("--seeds", type=int, help="Replicates per (dataset, model, m) [the study's].")
+@click.option(
+    "--stack",
+    default="auto",
+    show_default=True,
+    help="Most cells trained as one stacked model; auto: cells of one shape together; 1: one at a time.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train: auto picks CUDA when a GPU is present.",
+)
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed.")
 @click.option("--no-report", is_flag=True, help="Do not write the report and comparison afterwards.")
 @click.option(
@@ -230,7 +260,18 @@ def _cell_line(record: dict) -> str:
 @click.option("--list", "list_only", is_flag=True, help="List the studies available here and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each finished cell on stderr.")
 def sweep(
-    study_file, out, jobs, executor, scheduler, seeds, retry_failed, no_report, update_reference, list_only,
+    study_file,
+    out,
+    jobs,
+    executor,
+    scheduler,
+    seeds,
+    stack,
+    device,
+    retry_failed,
+    no_report,
+    update_reference,
+    list_only,
     verbose,
 ):
     """Run a study (default: studies/default.toml) into runs/NAME, report it, and print
@@ -245,6 +286,11 @@ def sweep(
     if list_only:
         click.echo(_study_listing())
         return
+    if stack != "auto":
+        try:
+            stack = int(stack)
+        except ValueError:
+            raise LatentdimError(f"--stack must be auto or an integer >= 1, got {stack!r}") from None
     path = Path(study_file) if study_file else _default_study()
     study = load_study(path)
     if seeds is not None:
@@ -287,6 +333,8 @@ def sweep(
             on_record=on_record,
             command=["latentdim", *sys.argv[1:]],
             update_reference=update_reference,
+            stack=stack,
+            device=device,
         )
     finally:
         if bar:
@@ -392,17 +440,25 @@ def _sklearn_data(name: str) -> np.ndarray:
 @click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")
 @click.option("--steps", type=int, default=3000, show_default=True, help="Iterations per run.")
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
-@click.option("-j", "--jobs", type=int, help="Processes for the seeds [cores].")
+@click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the estimator.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train: auto picks CUDA when a GPU is present.",
+)
 @click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, no_baselines, as_json):
+def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_baselines, as_json):
     """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE,
     beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
 
     from latentdim.estimate import MaskAAEDimension, classical_band
     from latentdim.sweep import default_jobs
+    from latentdim.training import resolve_device
 
     if (file is None) == (bundled is None):
         raise LatentdimError("give a data FILE or --sklearn NAME (one of them)")
@@ -413,8 +469,10 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, no_baselines, 
             raise LatentdimError(f"--latent-dim must be an integer or auto, got {latent_dim!r}") from None
     name = file if file else f"sklearn {bundled}"
     x = read_matrix(file) if file else check_matrix(_sklearn_data(bundled), name)
+    device = str(resolve_device(device))
+    jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
     estimator = MaskAAEDimension(
-        latent_dim=latent_dim, seeds=seeds, steps=steps, n_jobs=jobs or default_jobs(), random_state=seed
+        latent_dim=latent_dim, seeds=seeds, steps=steps, n_jobs=jobs, random_state=seed, device=device
     )
     start = time.perf_counter()
     try:

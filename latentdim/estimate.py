@@ -27,8 +27,10 @@ depends on the budget: the adversarial term keeps switching dims off, so at n = 
 count falls from 14 (3000 steps) to 11 (12000 steps). Read it beside the classical
 band, not instead of it.
 
-Seeds derive from ``random_state`` through ``numpy.random.SeedSequence``; runs can go
-to ``n_jobs`` processes (one torch thread each).
+Seeds derive from ``random_state`` through ``numpy.random.SeedSequence``. The seeds of
+a capacity train as one stacked model (:mod:`latentdim.training`), on ``device``
+(``auto``: CUDA when present), or split into ``n_jobs`` stacks in as many processes
+(one torch thread each).
 
 :func:`classical_band` runs the scikit-dimension estimators the estimate is read
 against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``, at
@@ -55,7 +57,7 @@ from latentdim.metrics import active_dims
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads
-from latentdim.training import TrainConfig
+from latentdim.training import TrainConfig, resolve_device
 
 MAX_BAND_POINTS = 5000
 
@@ -76,28 +78,35 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Job:
     x: np.ndarray
     latent_dim: int
-    seed: int
+    seeds: tuple[int, ...]
     steps: int
     batch_size: int
     hidden: tuple[int, ...]
     critic_hidden: tuple[int, ...]
+    device: str
 
 
-def _train_mask(job: _Job) -> tuple[list[float], dict]:
-    """Train one MaskAAE on standardised rows; return its mask and state_dict."""
+def _train_masks(job: _Job) -> list[tuple[list[float], dict]]:
+    """Train one MaskAAE per seed on standardised rows, as one stack; return each
+    member's mask and state_dict (on the CPU)."""
     with torch_threads(1):
         config = ModelConfig("maskaae", job.latent_dim, job.x.shape[1], job.hidden, job.critic_hidden)
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
-        model, _ = train_new(job.x, config, budget, generators(job.seed))
-        return model.latent_mask().detach().tolist(), model.state_dict()
+        x = np.broadcast_to(job.x, (len(job.seeds), *job.x.shape))
+        gens = [generators(seed) for seed in job.seeds]
+        stack, _ = train_new(np.ascontiguousarray(x), config, budget, gens, job.device)
+        stack.to("cpu")
+        return [
+            (m.tolist(), stack.member(k).state_dict()) for k, m in enumerate(stack.latent_mask().detach())
+        ]
 
 
 def _run(jobs: list[_Job], n_jobs: int) -> list[tuple[list[float], dict]]:
     if n_jobs <= 1 or len(jobs) == 1:
-        return [_train_mask(job) for job in jobs]
+        return [result for job in jobs for result in _train_masks(job)]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context) as pool:
-        return list(pool.map(_train_mask, jobs))
+        return [result for results in pool.map(_train_masks, jobs) for result in results]
 
 
 class MaskAAEDimension(BaseEstimator):
@@ -105,7 +114,7 @@ class MaskAAEDimension(BaseEstimator):
 
     Parameters: ``latent_dim`` starting capacity (int, or ``"auto"`` = min(16, D));
     ``seeds`` runs per capacity; ``steps`` and ``batch_size`` per run; ``hidden`` and
-    ``critic_hidden`` network widths; ``n_jobs`` processes; ``random_state``.
+    ``critic_hidden`` network widths; ``n_jobs`` processes; ``random_state``; ``device``.
 
     Attributes after ``fit``: ``dimension_`` (median active dims), ``interval_``
     (min, max over seeds), ``per_seed_``, ``latent_dim_`` (final capacity),
@@ -125,6 +134,7 @@ class MaskAAEDimension(BaseEstimator):
         critic_hidden=(128, 128),
         n_jobs: int = 1,
         random_state=0,
+        device: str = "auto",
     ):
         self.latent_dim = latent_dim
         self.seeds = seeds
@@ -134,6 +144,7 @@ class MaskAAEDimension(BaseEstimator):
         self.critic_hidden = critic_hidden
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.device = device
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
@@ -142,11 +153,13 @@ class MaskAAEDimension(BaseEstimator):
         d = xs.shape[1]
         m = min(16, d) if self.latent_dim == "auto" else min(int(self.latent_dim), d)
         seeds = self._seeds()
+        device = str(resolve_device(self.device))
         self.capacities_ = {}
         batch = min(self.batch_size, xs.shape[0])
         nets = (tuple(self.hidden), tuple(self.critic_hidden))
         while True:
-            jobs = [_Job(xs, m, s, self.steps, batch, *nets) for s in seeds]
+            parts = np.array_split(np.asarray(seeds), min(self.n_jobs, len(seeds)))
+            jobs = [_Job(xs, m, tuple(map(int, p)), self.steps, batch, *nets, device) for p in parts]
             results = _run(jobs, self.n_jobs)
             counts = [int(active_dims(np.asarray(mask)).size) for mask, _ in results]
             self.capacities_[m] = counts

@@ -131,19 +131,19 @@ class MaskAAE(WAEGAN):
     def _build(self) -> None:
         super()._build()
         m = self.config.latent_dim
-        self.w = nn.Parameter(torch.full((m,), MASK_INIT_W))
+        self.w = nn.Parameter(torch.full((self.stack, m), MASK_INIT_W))
         self.register_buffer("polariser", torch.tensor(0.0))
         self.register_buffer("decay", torch.tensor(1.0))
 
     def latent_mask(self) -> torch.Tensor:
-        """alpha = 1 - exp(-w)."""
+        """alpha = 1 - exp(-w), (K, m)."""
         return 1.0 - torch.exp(-self.w)
 
     def ae_loss(self, xn: torch.Tensor) -> Losses:
         codes = self.encoder(xn)
         alpha = self.latent_mask()
         recon = self.recon_error(xn, codes)
-        variance = (codes.var(dim=0) * torch.exp(-10.0 * alpha.pow(2))).mean()
+        variance = (codes.var(dim=1) * torch.exp(-10.0 * alpha.pow(2))).mean(dim=1)
         loss = self.decay * (recon + VARIANCE_WEIGHT * variance)
         return {"loss": loss, "recon": recon, "variance": variance}
 
@@ -151,8 +151,9 @@ class MaskAAE(WAEGAN):
         codes = self.encoder(xn)
         alpha = self.latent_mask()
         recon = self.recon_error(xn, codes)
-        w_hat = self.critic(alpha * self.prior(xn.shape[0])).mean() - self.critic(alpha * codes).mean()
-        polarise = (alpha * (1.0 - alpha)).abs().sum()
+        prior_side = self.critic(self.masked(self.prior(xn.shape[1]))).mean(dim=(1, 2))
+        w_hat = prior_side - self.critic(self.masked(codes)).mean(dim=(1, 2))
+        polarise = (alpha * (1.0 - alpha)).abs().sum(dim=1)
         loss = self.decay * (MASK_RECON_WEIGHT * recon + (1.0 + w_hat).pow(2) + self.polariser * polarise)
         return {"loss": loss, "recon": recon, "w_hat": w_hat, "polarise": polarise}
 

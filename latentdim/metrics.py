@@ -296,19 +296,19 @@ def latent_recovery(
 
     inputs, targets = tensor((train_codes - mean) / std), tensor(train_z)
     generator = torch.Generator().manual_seed(seed)
-    net = mlp([inputs.shape[1], 256, 256, targets.shape[1]], torch.nn.SiLU)
-    reset_parameters(net, generator)
+    net = mlp([inputs.shape[1], 256, 256, targets.shape[1]], activation=torch.nn.SiLU)
+    reset_parameters(net, [generator])
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     for _ in range(steps):
         rows = torch.randint(0, inputs.shape[0], (256,), generator=generator)
-        loss = ((net(inputs[rows]) - targets[rows]) ** 2).mean()
+        loss = ((net(inputs[rows][None]) - targets[rows]) ** 2).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
     with torch.no_grad():
-        predicted = net(tensor((test_codes - mean) / std)).double().numpy()
+        predicted = net(tensor((test_codes - mean) / std)[None])[0].double().numpy()
     residual = ((test_z - predicted) ** 2).sum(axis=0)
     total = ((test_z - test_z.mean(axis=0)) ** 2).sum(axis=0)
     return float(np.mean(1.0 - residual / np.where(total > 0, total, 1.0)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from latentdim.autoencoder import AutoEncoder, ModelConfig
@@ -12,10 +14,13 @@ from latentdim.wae import WAEGAN, WAEMMD
 MODELS: dict[str, type[AutoEncoder]] = {cls.name: cls for cls in (WAEMMD, WAEGAN, MaskAAE)}
 
 
-def build_model(config: ModelConfig, generator: torch.Generator | None = None) -> AutoEncoder:
-    """A freshly initialised model of ``config.model``."""
+def build_model(
+    config: ModelConfig, generators: torch.Generator | Sequence[torch.Generator] | None = None
+) -> AutoEncoder:
+    """A freshly initialised model of ``config.model``: one, or a stack of one member
+    per generator (:class:`~latentdim.autoencoder.AutoEncoder`)."""
     try:
         cls = MODELS[config.model]
     except KeyError:
         raise LatentdimError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}") from None
-    return cls(config, generator)
+    return cls(config, generators)

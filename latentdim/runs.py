@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
 from latentdim.files import config_hash, sha256_arrays, versions
 from latentdim.models import build_model
-from latentdim.training import DivergenceError, History, TrainConfig, train
+from latentdim.training import DivergenceError, History, TrainConfig, resolve_device, train
 
 METRIC_KEYS = ("scaled_fid", "fid", "nac", "active_dims", "recon_mse")
 # metrics that see the manifold (METHOD.md §4); the last three need the true map
@@ -110,12 +111,8 @@ def evaluate(
     fid = metrics.frechet_distance(generated, real)
     trace = float(np.trace(metrics.gaussian_fit(real)[1]))
     codes = model.encode(real)
-    mask = model.latent_mask()
-    active = (
-        np.arange(model.config.latent_dim)
-        if mask is None
-        else metrics.active_dims(mask.detach().numpy())
-    )
+    mask = model.mask_values()
+    active = np.arange(model.config.latent_dim) if mask is None else metrics.active_dims(mask)
     nac = metrics.nac(codes, active)
     reconstructed = model.reconstruct(real)
     result = {
@@ -126,7 +123,7 @@ def evaluate(
         "recon_mse": metrics.recon_mse(real, reconstructed),
         "real_trace": trace,
         "eval_samples": int(real.shape[0]),
-        "mask": None if mask is None else mask.detach().tolist(),
+        "mask": None if mask is None else mask.tolist(),
     }
     result.update(metrics.prdc(real, generated))
     result["energy"] = metrics.energy_distance(generated, real)[1]
@@ -156,15 +153,21 @@ def train_new(
     x_train: np.ndarray,
     model_config: ModelConfig,
     train_config: TrainConfig,
-    gens: dict[str, torch.Generator],
-) -> tuple[AutoEncoder, History]:
-    """A fresh model (initialised from ``gens["model"]``), its normaliser fitted on
-    ``x_train`` (float32), trained on batches drawn with ``gens["batches"]``."""
-    model = build_model(model_config, gens["model"])
-    x = torch.from_numpy(x_train)
+    gens: dict[str, torch.Generator] | Sequence[dict[str, torch.Generator]],
+    device: str | torch.device = "cpu",
+) -> tuple[AutoEncoder, list[History]]:
+    """A fresh stack of models trained on ``x_train`` (K, N, d) float32, member k on
+    ``x_train[k]`` with generators ``gens[k]`` (one dict and (N, d) rows: K = 1):
+    initialised from ``gens[k]["model"]``, normaliser fitted on its rows, batches drawn
+    with ``gens[k]["batches"]``, on ``device``."""
+    if isinstance(gens, dict):
+        gens, x_train = [gens], x_train[None]
+    device = resolve_device(device)
+    model = build_model(model_config, [g["model"] for g in gens]).to_device(device)
+    x = torch.from_numpy(x_train).to(device)
     model.fit_normaliser(x)
-    history = train(model, model.normalise(x), train_config, gens["batches"])
-    return model, history
+    histories = train(model, model.normalise(x), train_config, [g["batches"] for g in gens])
+    return model, histories
 
 
 @dataclass
@@ -177,44 +180,102 @@ class RunResult:
 
 
 def fit(
-    x: np.ndarray, model_config: ModelConfig, train_config: TrainConfig, truth: GroundTruth | None = None
+    x: np.ndarray,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    truth: GroundTruth | None = None,
+    device: str | torch.device = "cpu",
 ) -> RunResult:
     """Split ``x``, train a fresh model, evaluate it on the held-out rows.
 
     ``model_config.data_dim`` is set from ``x``. Same inputs and seed, same result.
     With ``truth`` (synthetic data: the map and the latent of every row of ``x``) the
-    ground-truth metrics are computed too.
+    ground-truth metrics are computed too. Raises :class:`DivergenceError` when
+    training diverges. One run is a stack of one: :func:`fit_stack`.
     """
-    x = np.asarray(x, dtype=np.float32)
-    model_config = replace(model_config, data_dim=x.shape[1])
-    gens = generators(train_config.seed)
-    train_rows, held_rows = split_indices(x.shape[0], train_config.holdout, gens["split"])
-    held_rows = held_rows[: train_config.eval_samples]
-    x_train, x_held = x[train_rows], x[held_rows]
-    held_truth = None
-    if truth is not None:
+    (result,) = fit_stack([x], model_config, [train_config], [truth], device)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def fit_stack(
+    xs: Sequence[np.ndarray],
+    model_config: ModelConfig,
+    train_configs: Sequence[TrainConfig],
+    truths: Sequence[GroundTruth | None] | None = None,
+    device: str | torch.device = "cpu",
+) -> list[RunResult | Exception]:
+    """:func:`fit` for K runs of one shape at once, trained as one stacked model.
+
+    Run k fits ``xs[k]`` with ``train_configs[k]``; the data sets must have equal
+    shapes, and the train configs may differ only in their seed. Each member is split,
+    initialised, batched and evaluated exactly as a lone run with its seed (on the
+    CPU, bit for bit: its result does not depend on the other members). Returns, per
+    run, its :class:`RunResult`, or the exception that ended it (a
+    :class:`DivergenceError`, or an error of its evaluation) — the others still finish.
+    """
+    xs = [np.asarray(x, dtype=np.float32) for x in xs]
+    truths = list(truths) if truths is not None else [None] * len(xs)
+    if not xs or len(train_configs) != len(xs) or len(truths) != len(xs):
+        raise LatentdimError("a stack needs one train config and one truth (or None) per data set")
+    if len({x.shape for x in xs}) != 1 or xs[0].ndim != 2:
+        raise LatentdimError(f"a stack's data sets must be 2-d and of one shape, got {[x.shape for x in xs]}")
+    budget = {replace(c, seed=0) for c in train_configs}
+    if len(budget) != 1:
+        raise LatentdimError("a stack's train configs may differ only in their seed")
+    model_config = replace(model_config, data_dim=xs[0].shape[1])
+    device = resolve_device(device)
+    gens, trains, helds, held_truths = [], [], [], []
+    for x, config, truth in zip(xs, train_configs, truths, strict=True):
+        g = generators(config.seed)
+        train_rows, held_rows = split_indices(x.shape[0], config.holdout, g["split"])
+        held_rows = held_rows[: config.eval_samples]
+        gens.append(g)
+        trains.append(x[train_rows])
+        helds.append(x[held_rows])
+        if truth is None:
+            held_truths.append(None)
+            continue
         if truth.z.shape[0] != x.shape[0]:
             raise LatentdimError(f"ground truth has {truth.z.shape[0]} latents for {x.shape[0]} rows")
-        held_truth = HeldOutTruth(truth.map, truth.z[held_rows], x_train, truth.z[train_rows])
+        held_truths.append(HeldOutTruth(truth.map, truth.z[held_rows], x[train_rows], truth.z[train_rows]))
     start = time.perf_counter()
-    model, history = train_new(np.ascontiguousarray(x_train), model_config, train_config, gens)
-    trained = time.perf_counter()
-    result_metrics = evaluate(model, x_held, gens["eval"], held_truth, train_config.recovery_steps)
-    evaluated = time.perf_counter()
-    config = {
-        "data": {"sha256": sha256_arrays(x), "shape": list(x.shape)},
-        "model": model_config.to_dict(),
-        "train": train_config.to_dict(),
-    }
-    config["id"] = config_hash(config)
-    config["versions"] = versions()
-    timings = {
-        "train_seconds": trained - start,
-        "eval_seconds": evaluated - trained,
-        "iterations_per_second": train_config.steps / (trained - start),
-        "threads": torch.get_num_threads(),
-    }
-    return RunResult(model, history, result_metrics, config, timings)
+    stack, histories = train_new(np.stack(trains), model_config, train_configs[0], gens, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_seconds = time.perf_counter() - start
+    engine = {"device": str(device), "stack": len(xs)}
+    results: list[RunResult | Exception] = []
+    for k, (x, config, history) in enumerate(zip(xs, train_configs, histories, strict=True)):
+        if history.error is not None:
+            results.append(history.error)
+            continue
+        model = stack.member(k)
+        began = time.perf_counter()
+        try:
+            result_metrics = evaluate(model, helds[k], gens[k]["eval"], held_truths[k], config.recovery_steps)
+        except Exception as exc:  # a member's evaluation failing must not cost the others
+            results.append(exc)
+            continue
+        evaluated = time.perf_counter()
+        run_config = {
+            "data": {"sha256": sha256_arrays(x), "shape": list(x.shape)},
+            "model": model_config.to_dict(),
+            "train": config.to_dict(),
+        }
+        run_config["id"] = config_hash(run_config)
+        run_config["versions"] = versions()
+        run_config["engine"] = engine
+        timings = {
+            "train_seconds": train_seconds,
+            "eval_seconds": evaluated - began,
+            "iterations_per_second": config.steps / train_seconds,
+            "threads": torch.get_num_threads(),
+            **engine,
+        }
+        results.append(RunResult(model, history, result_metrics, run_config, timings))
+    return results
 
 
 def save_run(result: RunResult, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
@@ -241,14 +302,16 @@ def save_run(result: RunResult, out_dir: str | os.PathLike, *, force: bool = Fal
     return out
 
 
-def load_run(run_dir: str | os.PathLike) -> AutoEncoder:
-    """Rebuild the trained model of a run directory (config JSON + ``state_dict``)."""
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AutoEncoder:
+    """Rebuild the trained model of a run directory (config JSON + ``state_dict``) on
+    ``device``."""
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text())
         model = build_model(ModelConfig(**config["model"]))
-        state = torch.load(run_dir / "model.pt", weights_only=True)
+        state = torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu")
         model.load_state_dict(state)
+        model.to_device(resolve_device(device))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise LatentdimError(f"cannot load run {run_dir}: {exc}") from None
     model.eval()

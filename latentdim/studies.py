@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import time
@@ -359,14 +360,93 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_cell(cell: Cell) -> dict:
-    """Train and evaluate one cell; return its record (``status`` ok or failed).
+MAX_STACK = {"cpu": 32, "cuda": 256}
+
+
+def stack_key(cell: Cell) -> str:
+    """Cells with equal keys can train as one stack: the same data shape, model and
+    config, capacity m, budget and threads (datasets and seeds may differ)."""
+    spec = SyntheticSpec(**cell.data)
+    same = {k: v for k, v in asdict(cell).items() if k not in ("dataset", "data", "replicate", "seed")}
+    return canonical_json({"shape": [spec.samples, spec.d], **same})
+
+
+def plan_stacks(
+    cells: list[Cell], stack: int | str = "auto", workers: int = 1, device: str = "cpu"
+) -> list[list[Cell]]:
+    """Partition ``cells`` into stacks, in study order.
+
+    Cells with equal :func:`stack_key` form a group. ``stack = K`` cuts each group into
+    consecutive stacks of at most K cells (``1``: one model at a time). ``auto`` keeps
+    each group whole up to ``MAX_STACK[device]`` cells (cut into equal parts above
+    that), then halves the largest stacks until there are at least ``workers`` of them,
+    so every worker has one to train. A sweep plans over all of a study's cells and
+    then drops the finished ones, so a resumed sweep trains its cells in the same
+    stacks as the first try did, less the finished members.
+    """
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(stack_key(cell), []).append(cell)
+    if stack != "auto":
+        if not isinstance(stack, int) or stack < 1:
+            raise LatentdimError(f"--stack must be 'auto' or an integer >= 1, got {stack!r}")
+        return [group[i : i + stack] for group in groups.values() for i in range(0, len(group), stack)]
+    cap = MAX_STACK.get(torch.device(device).type, MAX_STACK["cpu"])
+    stacks = [part for group in groups.values() for part in _cut(group, -(-len(group) // cap))]
+    while len(stacks) < workers and max(len(s) for s in stacks) > 1:
+        largest = max(range(len(stacks)), key=lambda i: len(stacks[i]))
+        stacks[largest : largest + 1] = _cut(stacks[largest], 2)
+    return stacks
+
+
+def _cut(cells: list[Cell], parts: int) -> list[list[Cell]]:
+    """``cells`` in ``parts`` consecutive runs whose sizes differ by at most one."""
+    size, extra = divmod(len(cells), parts)
+    bounds = np.cumsum([0] + [size + (i < extra) for i in range(parts)])
+    return [cells[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def run_cell(cell: Cell, device: str = "cpu") -> dict:
+    """Train and evaluate one cell; return its record (``status`` ok or failed)."""
+    return run_stack([cell], device)[0]
+
+
+def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
+    """Train the cells (one :func:`plan_stacks` stack) as one stacked model on
+    ``device``, evaluate each; return their records (``status`` ok or failed).
 
     Any exception inside training or evaluation becomes a failed record carrying the
-    error, so one diverging cell does not stop a sweep.
+    error, so one diverging cell fails alone and does not stop a sweep; an error that
+    stops the whole stack's training fails each of its cells.
     """
-    from latentdim.runs import GroundTruth, fit
+    from latentdim.runs import GroundTruth, fit_stack
 
+    if len({stack_key(c) for c in cells}) != 1:
+        raise LatentdimError("the cells of a stack must share data shape, model, m and budget")
+    start = time.perf_counter()
+    train_configs = [TrainConfig(**cell.train, seed=cell.seed) for cell in cells]
+    try:
+        with torch_threads(cells[0].threads):
+            datasets = [_synthetic_dataset(canonical_json(cell.data)) for cell in cells]
+            model_config = ModelConfig(latent_dim=cells[0].latent_dim, **cells[0].model_config)
+            outcomes = fit_stack(
+                [d.x for d in datasets],
+                model_config,
+                train_configs,
+                [GroundTruth.of(d) for d in datasets],
+                device,
+            )
+    except Exception as exc:
+        outcomes = [exc] * len(cells)
+    wall = time.perf_counter() - start
+    engine = {"device": str(device), "stack": len(cells)}
+    return [
+        _record(cell, config, outcome, wall, engine)
+        for cell, config, outcome in zip(cells, train_configs, outcomes, strict=True)
+    ]
+
+
+def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine: dict) -> dict:
     record = {
         "id": cell.id,
         "dataset": cell.dataset,
@@ -376,25 +456,19 @@ def run_cell(cell: Cell) -> dict:
         "seed": cell.seed,
         "replicate": cell.replicate,
     }
-    train_config = TrainConfig(**cell.train, seed=cell.seed)
-    start = time.perf_counter()
-    try:
-        with torch_threads(cell.threads):
-            dataset = _synthetic_dataset(canonical_json(cell.data))
-            model_config = ModelConfig(latent_dim=cell.latent_dim, **cell.model_config)
-            result = fit(dataset.x, model_config, train_config, GroundTruth.of(dataset))
-    except Exception as exc:
-        error = {"type": type(exc).__name__, "message": str(exc)}
-        if isinstance(exc, DivergenceError):
-            error.update(iteration=exc.iteration, loss=exc.name)
+    if isinstance(outcome, Exception):
+        error = {"type": type(outcome).__name__, "message": str(outcome)}
+        if isinstance(outcome, DivergenceError):
+            error.update(iteration=outcome.iteration, loss=outcome.name)
         else:
-            error["where"] = traceback.format_exception(exc)[-2].strip()
+            error["where"] = traceback.format_exception(outcome)[-2].strip()
         record.update(status="failed", error=error, timings={"training_samples": 0})
     else:
         samples = train_config.steps * train_config.batch_size
-        record.update(status="ok", metrics=result.metrics)
-        record["timings"] = {**result.timings, "training_samples": samples}
-    record["timings"]["wall_seconds"] = time.perf_counter() - start
+        record.update(status="ok", metrics=outcome.metrics)
+        record["timings"] = {**outcome.timings, "training_samples": samples}
+    record["timings"]["wall_seconds"] = wall  # the whole stack's, shared by its members
+    record["engine"] = {**engine, "torch": torch.__version__}
     record["versions"] = versions()
     record["cell"] = asdict(cell)
     return record

@@ -6,10 +6,11 @@ an ``ok`` record are skipped, cells with a ``failed`` one are skipped unless
 ``retry_failed``, and a truncated last line (a driver killed mid-write) is cut off.
 When a cell has several records (a retried failure) the last one counts.
 
-Executors, one dict: ``local`` runs cells inline (``jobs=1``) or in a pool of
+Cells of one shape train together, as one stacked model (:func:`plan_stacks`). The
+executors, one dict, run stacks: ``local`` inline (``jobs=1``) or in a pool of
 ``jobs`` spawned processes, one torch thread each; ``dask`` submits them to a
 dask.distributed scheduler (optional extra ``latentdim[dask]``), which reschedules the
-cells of a worker that dies.
+stacks of a worker that dies.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from latentdim.errors import LatentdimError
 from latentdim.files import versions
-from latentdim.studies import Cell, Study, default_out, is_reference_dir, run_cell
+from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack
+from latentdim.training import resolve_device
 
 RECORDS = "records.jsonl"
 SWEEPS = "sweeps.jsonl"
@@ -74,26 +76,29 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_local(cells: list[Cell], jobs: int | None = None, **_) -> Iterator[dict]:
-    """Inline for ``jobs == 1``; otherwise a pool of ``jobs`` spawned processes."""
-    jobs = min(jobs or default_jobs(), len(cells))
+def run_local(stacks: list[list[Cell]], jobs: int | None = None, device: str = "cpu", **_) -> Iterator[dict]:
+    """Inline for ``jobs == 1``; otherwise a pool of ``jobs`` spawned processes, each
+    training one stack at a time."""
+    jobs = min(jobs or default_jobs(), len(stacks))
     if jobs <= 1:
-        for cell in cells:
-            yield run_cell(cell)
+        for stack in stacks:
+            yield from run_stack(stack, device)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
-        futures = [pool.submit(run_cell, cell) for cell in cells]
+        futures = [pool.submit(run_stack, stack, device) for stack in stacks]
         try:
             for future in as_completed(futures):
-                yield future.result()
+                yield from future.result()
         finally:
             for future in futures:
                 future.cancel()
 
 
-def run_dask(cells: list[Cell], scheduler: str | None = None, **_) -> Iterator[dict]:
-    """Submit every cell to the dask.distributed scheduler at ``scheduler``."""
+def run_dask(
+    stacks: list[list[Cell]], scheduler: str | None = None, device: str = "cpu", **_
+) -> Iterator[dict]:
+    """Submit every stack to the dask.distributed scheduler at ``scheduler``."""
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -106,13 +111,19 @@ def run_dask(cells: list[Cell], scheduler: str | None = None, **_) -> Iterator[d
     except (OSError, TimeoutError) as exc:
         raise LatentdimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
-        futures = {client.submit(run_cell, cell, key=f"cell-{cell.id}", pure=False): cell for cell in cells}
+        futures = {
+            client.submit(
+                run_stack, stack, device, key=f"stack-{stack[0].id}-{len(stack)}", pure=False
+            ): stack
+            for stack in stacks
+        }
         try:
             for future in dask_completed(list(futures)):
                 try:
-                    yield future.result()
-                except Exception as exc:  # the cell's workers kept dying (KilledWorker) etc.
-                    yield _lost(futures[future], exc)
+                    yield from future.result()
+                except Exception as exc:  # the stack's workers kept dying (KilledWorker) etc.
+                    for cell in futures[future]:
+                        yield _lost(cell, exc)
         finally:
             client.cancel(list(futures))
 
@@ -180,12 +191,17 @@ def sweep(
     on_record: Callable[[dict], None] | None = None,
     command: Iterable[str] | None = None,
     update_reference: bool = False,
+    stack: int | str = "auto",
+    device: str = "auto",
 ) -> SweepSummary:
     """Run the cells of ``study`` not yet recorded in ``out``; append their records.
 
     ``on_start(todo, total)`` is called once the pending cells are known and
     ``on_record(record)`` after each record is stored (progress, logging).
-    ``out`` may be a study's committed reference folder (``studies/NAME/``) only with
+    Cells of one shape train together as stacked models (:func:`plan_stacks`:
+    ``stack`` is ``"auto"`` or the most cells per stack, 1 for one at a time) on
+    ``device`` (``auto``: CUDA when present). On CUDA the local executor defaults to
+    one process. ``out`` may be a study's committed reference folder (``studies/NAME/``) only with
     ``update_reference``; nothing is written there otherwise.
     """
     if is_reference_dir(out, study) and not update_reference:
@@ -197,8 +213,9 @@ def sweep(
         raise LatentdimError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
     if jobs is not None and jobs < 1:
         raise LatentdimError(f"--jobs must be >= 1, got {jobs}")
+    device = str(resolve_device(device))
     if executor == "local":
-        jobs = jobs or default_jobs()
+        jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,12 +224,16 @@ def sweep(
     store = RecordStore(out / RECORDS)
     cells = study.cells()
     todo = pending(study, store.load(), retry_failed)
+    left = {cell.id for cell in todo}
+    workers = jobs if executor == "local" else 1
+    planned = plan_stacks(cells, stack, workers, device)
+    stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
     if on_start is not None:
         on_start(len(todo), len(cells))
     start = time.time()
     ok = failed = samples = 0
     if todo:
-        for record in EXECUTORS[executor](todo, jobs=jobs, scheduler=scheduler):
+        for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
             store.append(record)
             ok += record["status"] == "ok"
             failed += record["status"] != "ok"
@@ -222,11 +243,14 @@ def sweep(
     summary = SweepSummary(
         len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples
     )
-    _log_sweep(out, study, summary, executor, jobs, scheduler, command, start)
+    engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
+    _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
     return summary
 
 
-def _log_sweep(out: Path, study: Study, summary: SweepSummary, executor, jobs, scheduler, command, start):
+def _log_sweep(
+    out: Path, study: Study, summary: SweepSummary, executor, jobs, scheduler, command, start, engine
+):
     """Append one line per invocation to ``OUT/sweeps.jsonl``: what ran, how, how fast."""
     entry = {
         "study": study.to_dict(),
@@ -234,6 +258,7 @@ def _log_sweep(out: Path, study: Study, summary: SweepSummary, executor, jobs, s
         "executor": executor,
         "jobs": jobs if executor == "local" else None,
         "scheduler": scheduler if executor == "dask" else None,
+        "engine": engine,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
         "summary": {**summary.__dict__, "samples_per_second": summary.samples_per_second},
         "versions": versions(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -62,28 +63,35 @@ class DivergenceError(RuntimeError):
 
 
 class Minibatches:
-    """Fresh minibatches: consecutive slices of a per-epoch permutation of the rows."""
+    """Fresh minibatches for each member of a stack: consecutive slices of a per-epoch
+    permutation of its rows, drawn with its own generator (on the CPU, so a member's
+    batches do not depend on the device or on the other members)."""
 
-    def __init__(self, x: torch.Tensor, batch_size: int, generator: torch.Generator):
-        if x.shape[0] < batch_size:
-            raise LatentdimError(f"batch size {batch_size} exceeds the {x.shape[0]} training rows")
-        self.x, self.batch_size, self.generator = x, batch_size, generator
-        self._epoch, self._pos = x, x.shape[0]
+    def __init__(self, x: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]):
+        if x.shape[1] < batch_size:
+            raise LatentdimError(f"batch size {batch_size} exceeds the {x.shape[1]} training rows")
+        self.x, self.batch_size, self.generators = x, batch_size, list(generators)
+        self._members = torch.arange(x.shape[0], device=x.device)[:, None]
+        self._order, self._pos = None, x.shape[1]
 
     def next(self) -> torch.Tensor:
-        if self._pos + self.batch_size > self._epoch.shape[0]:
-            self._epoch = self.x[torch.randperm(self.x.shape[0], generator=self.generator)]
-            self._pos = 0
-        batch = self._epoch[self._pos : self._pos + self.batch_size]
+        """(K, B, d): the next batch of every member."""
+        rows = self.x.shape[1]
+        if self._pos + self.batch_size > rows:
+            orders = [torch.randperm(rows, generator=g) for g in self.generators]
+            self._order, self._pos = torch.stack(orders).to(self.x.device), 0
+        batch = self.x[self._members, self._order[:, self._pos : self._pos + self.batch_size]]
         self._pos += self.batch_size
         return batch
 
 
 @dataclass
 class History:
-    """Per logged iteration: the mean of every loss since the last log, and schedules."""
+    """Per logged iteration: the mean of every loss since the last log, and schedules.
+    ``error`` is set when the member diverged (its rows stop there)."""
 
     rows: list[dict]
+    error: DivergenceError | None = None
 
     def to_csv(self) -> str:
         columns = list(dict.fromkeys(k for row in self.rows for k in row))
@@ -97,21 +105,46 @@ class History:
         return np.array([row[name] for row in self.rows], dtype=np.float64)
 
 
-def train(
-    model: AutoEncoder, xn: torch.Tensor, config: TrainConfig, generator: torch.Generator
-) -> History:
-    """Train ``model`` on normalised rows ``xn``; raise :class:`DivergenceError` when a
-    logged loss is non-finite or larger than ``config.diverge_at``.
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA when a GPU is present, else the CPU; ``cpu``; ``cuda`` (or
+    ``cuda:N``), which must be present."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise LatentdimError(f"unknown device {name!r} (choose auto, cpu or cuda)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise LatentdimError(
+            f"device {name!r} asked for, but this torch {torch.__version__} sees no CUDA GPU"
+        )
+    if resolved.type not in ("cpu", "cuda"):
+        raise LatentdimError(f"unsupported device {name!r} (choose auto, cpu or cuda)")
+    return resolved
 
-    Each update uses a fresh minibatch. During a step, only the parameters its
-    optimiser owns require gradients, so no step pays for gradients it discards.
+
+def train(
+    model: AutoEncoder, xn: torch.Tensor, config: TrainConfig, generators: Sequence[torch.Generator]
+) -> list[History]:
+    """Train the K members of ``model`` on their normalised rows ``xn`` (K, N, d), member
+    k's minibatches drawn with ``generators[k]``; return one :class:`History` per member.
+
+    The members' losses are summed, so one backward pass gives each member exactly the
+    gradient it would get alone, and each optimiser update is elementwise. A member
+    whose logged loss is non-finite or larger than ``config.diverge_at`` is marked
+    diverged (its history's ``error``); the others go on, and training stops early
+    when none is left. Each update uses a fresh minibatch. During a step, only the
+    parameters its optimiser owns require gradients, so no step pays for gradients it
+    discards.
     """
     steps = model.make_steps(config.steps)
     params = list(model.parameters())
     owned = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in steps]
-    batches = Minibatches(xn, config.batch_size, generator)
+    batches = Minibatches(xn, config.batch_size, generators)
     model.train()
-    rows: list[dict] = []
+    rows: list[list[dict]] = [[] for _ in range(model.stack)]
+    errors: dict[int, DivergenceError] = {}
     sums: dict[str, torch.Tensor] = {}
     count = 0
     for iteration in range(config.steps):
@@ -123,7 +156,7 @@ def train(
             for _ in range(step.repeats):
                 losses = step.loss(batches.next())
                 step.optimizer.zero_grad(set_to_none=True)
-                losses["loss"].backward()
+                losses["loss"].sum().backward()
                 step.optimizer.step()
                 if step.after is not None:
                     step.after()
@@ -132,17 +165,27 @@ def train(
                 sums[name] = sums[name] + value.detach() if name in sums else value.detach()
         count += 1
         if (iteration + 1) % config.log_every == 0 or iteration + 1 == config.steps:
-            values = dict(zip(sums, (torch.stack(list(sums.values())) / count).tolist(), strict=True))
-            for name, value in values.items():
-                if not math.isfinite(value) or abs(value) > config.diverge_at:
-                    raise DivergenceError(iteration + 1, name, value)
-            row = {"step": iteration + 1, **values, **scheduled}
+            table = (torch.stack(list(sums.values())) / count).T.tolist()  # K lists of losses
             mask = model.latent_mask()
-            if mask is not None:
-                row.update({f"mask_{i}": a for i, a in enumerate(mask.detach().tolist())})
-            rows.append(row)
+            masks = None if mask is None else mask.detach().tolist()
+            for k, member in enumerate(table):
+                if k in errors:
+                    continue
+                values = dict(zip(sums, member, strict=True))
+                bad = [
+                    (n, v) for n, v in values.items() if not math.isfinite(v) or abs(v) > config.diverge_at
+                ]
+                if bad:
+                    errors[k] = DivergenceError(iteration + 1, *bad[0])
+                    continue
+                row = {"step": iteration + 1, **values, **scheduled}
+                if masks is not None:
+                    row.update({f"mask_{i}": a for i, a in enumerate(masks[k])})
+                rows[k].append(row)
             sums, count = {}, 0
+            if len(errors) == model.stack:
+                break
     for p in params:
         p.requires_grad_(True)
     model.eval()
-    return History(rows)
+    return [History(rows[k], errors.get(k)) for k in range(model.stack)]

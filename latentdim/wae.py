@@ -25,11 +25,11 @@ class WAEMMD(AutoEncoder):
     def loss(self, xn: torch.Tensor) -> Losses:
         codes = self.encoder(xn)
         recon = self.recon_error(xn, codes)
-        mmd = mmd_imq(codes, self.prior(xn.shape[0]))
+        mmd = mmd_imq(codes, self.prior(xn.shape[1]))
         return {"loss": recon + self.penalty * mmd, "recon": recon, "mmd": mmd}
 
     def make_steps(self, total_steps: int) -> list[Step]:
-        optimizer = torch.optim.Adam(self.parameters(), lr=1e-3, betas=(0.5, 0.999), fused=True)
+        optimizer = torch.optim.Adam(self.parameters(), lr=1e-3, betas=(0.5, 0.999), foreach=True)
         return [Step("ae", self.loss, optimizer)]
 
 
@@ -48,7 +48,7 @@ class WAEGAN(AutoEncoder):
     adversarial_lr = 1e-4
 
     def _build(self) -> None:
-        self.critic = mlp([self.config.latent_dim, *self.config.critic_hidden, 1])
+        self.critic = mlp([self.config.latent_dim, *self.config.critic_hidden, 1], self.stack)
 
     def _rmsprop(self, params, lr: float) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-10, foreach=True)
@@ -60,12 +60,13 @@ class WAEGAN(AutoEncoder):
     def critic_loss(self, xn: torch.Tensor) -> Losses:
         with torch.no_grad():
             codes = self.masked(self.encoder(xn))
-            prior = self.masked(self.prior(xn.shape[0]))
-        wasserstein, gp = wgan_gp_terms(self.critic, prior, codes, self.generator)
+            prior = self.masked(self.prior(xn.shape[1]))
+        t = self.draw(torch.rand, xn.shape[1], 1)
+        wasserstein, gp = wgan_gp_terms(self.critic, prior, codes, t)
         return {"loss": -wasserstein + GP_WEIGHT * gp, "w_dist": wasserstein, "gp": gp}
 
     def encoder_loss(self, xn: torch.Tensor) -> Losses:
-        fool = -self.critic(self.masked(self.encoder(xn))).mean()
+        fool = -self.critic(self.masked(self.encoder(xn))).mean(dim=(1, 2))
         return {"loss": self.penalty * fool, "fool": fool}
 
     def make_steps(self, total_steps: int) -> list[Step]:

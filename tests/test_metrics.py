@@ -160,7 +160,8 @@ def test_wgan_gp_terms_of_linear_critic():
     with torch.no_grad():
         critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0]]))
     real, fake = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)
-    wasserstein, gp = wgan_gp_terms(critic, real, fake)
+    t = torch.rand(16, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    wasserstein, gp = wgan_gp_terms(critic, real, fake, t)
     assert gp.item() == pytest.approx(16.0)
     expected = (critic(real).mean() - critic(fake).mean()).item()
     assert wasserstein.item() == pytest.approx(expected)
