@@ -12,7 +12,7 @@ spawned processes x 1 torch thread, each training one model at a time; then stac
 members in P processes x T threads. Figures are member-iterations/s (and training
 samples/s) over the wall time of the whole pool, workers already started; ratios are
 against the baseline of the same run. The FLOP bound is the matmul FLOPs of one
-iteration (``torch.utils.flop_counter``, forward and backward) against the peak of a
+iteration (the profiler's count, forward and backward) against the peak of a
 large one-thread sgemm on every core: the most iterations/s the matmuls alone allow.
 
 Then, end to end: ``sweep(..., stack=1)`` against ``stack="auto"`` on the MaskAAE cells,
@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from latentdim.autoencoder import ModelConfig
 from latentdim.runs import generators, train_new
@@ -67,7 +66,7 @@ def train_stack(job) -> float:
     """Train the seeds of ``job`` as one stack; return the training seconds."""
     name, seeds, steps, device = job
     config, batch = WORKLOADS[name]
-    x = np.ascontiguousarray(np.broadcast_to(data(), (len(seeds), *data().shape)))
+    x = np.repeat(data()[None], len(seeds), axis=0)
     start = time.perf_counter()
     train_new(x, config, TrainConfig(steps=steps, batch_size=batch), [generators(s) for s in seeds], device)
     if device.startswith("cuda"):
@@ -109,10 +108,9 @@ def flops_per_iteration(name: str) -> float:
     gens = generators(0)
     model, _ = train_new(data()[:2000], config, TrainConfig(steps=1, batch_size=batch), gens)
     xn = model.normalise(torch.from_numpy(data()[:2000])[None])
-    counter = FlopCounterMode(display=False)
-    with counter:
+    with torch.profiler.profile(with_flops=True) as profiler:
         train(model, xn, TrainConfig(steps=2, batch_size=batch, log_every=2), [gens["batches"]])
-    return counter.get_total_flops() / 2
+    return sum(event.flops for event in profiler.key_averages()) / 2
 
 
 def peak_flops() -> float:

@@ -92,9 +92,9 @@ def _train_masks(job: _Job) -> list[tuple[list[float], dict]]:
     with torch_threads(1):
         config = ModelConfig("maskaae", job.latent_dim, job.x.shape[1], job.hidden, job.critic_hidden)
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
-        x = np.broadcast_to(job.x, (len(job.seeds), *job.x.shape))
+        x = np.repeat(job.x[None], len(job.seeds), axis=0)
         gens = [generators(seed) for seed in job.seeds]
-        stack, _ = train_new(np.ascontiguousarray(x), config, budget, gens, job.device)
+        stack, _ = train_new(x, config, budget, gens, job.device)
         stack.to("cpu")
         return [
             (m.tolist(), stack.member(k).state_dict()) for k, m in enumerate(stack.latent_mask().detach())
