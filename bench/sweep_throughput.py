@@ -66,9 +66,14 @@ def train_stack(job) -> float:
     """Train the seeds of ``job`` as one stack; return the training seconds."""
     name, seeds, steps, device = job
     config, batch = WORKLOADS[name]
-    x = np.repeat(data()[None], len(seeds), axis=0)
+    budget = TrainConfig(steps=steps, batch_size=batch)
     start = time.perf_counter()
-    train_new(x, config, TrainConfig(steps=steps, batch_size=batch), [generators(s) for s in seeds], device)
+    if len(seeds) == 1 and device == "cpu":  # one model, in the call the pre-stacking code took too
+        train_new(data(), config, budget, generators(seeds[0]))
+    else:
+        x = np.repeat(data()[None], len(seeds), axis=0)
+        start = time.perf_counter()
+        train_new(x, config, budget, [generators(s) for s in seeds], device)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -127,6 +132,20 @@ def peak_flops() -> float:
     return best
 
 
+def _old_pool(args) -> dict[str, float]:
+    """The K = 1 pool rate of the pre-stacking code at ``--old-tree``, in a subprocess."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, __file__, "--baseline-only", "--cells", str(args.cells)]
+    command += ["--steps", str(args.steps), "--cores", str(args.cores), "--workloads", args.workloads]
+    env = {**os.environ, "PYTHONPATH": args.old_tree}
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith("BASELINE")]
+    return {row[1]: float(row[2]) for row in rows}
+
+
 def study_file(folder: Path, cells: int, steps: int) -> Path:
     path = folder / "stack-bench.toml"
     path.write_text(
@@ -152,14 +171,25 @@ def main():
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--no-sweep", action="store_true", help="skip the end-to-end sweep")
     parser.add_argument("--ks", default="1,8,32,128,512", help="stack sizes tried on a GPU (one stack each)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument(
+        "--old-tree", help="a checkout of the pre-stacking code: its pool (K = 1) is measured in this run too"
+    )
+    parser.add_argument("--baseline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cores, cells = args.cores, args.cells
+    if args.baseline_only:  # run by --old-tree, with that tree first on the path
+        for name in args.workloads.split(","):
+            steps = args.steps * (4 if name == "wae-mmd" else 1)
+            print(f"BASELINE {name} {pool_rate(name, cells, steps, 1, cores, 1, 'cpu')}")
+        return
     peak = peak_flops()
     print(
         f"torch {torch.__version__}; {cores} cores; one-thread sgemm peak {peak / 1e9:.0f} GFLOP/s; "
         f"{cells} cells"
     )
-    for name in WORKLOADS:
+    old = _old_pool(args) if args.old_tree else {}
+    for name in args.workloads.split(","):
         config, batch = WORKLOADS[name]
         steps = args.steps * (4 if name == "wae-mmd" else 1)
         flops = flops_per_iteration(name)
@@ -171,7 +201,7 @@ def main():
         )
         print(
             f"  {'K':>3} {'processes':>9} {'threads':>7} {'it/s':>8} {'samples/s':>10} "
-            f"{'ratio':>6} {'of bound':>8}"
+            f"{'ratio':>6} {'of bound':>8}" + ("  vs pre-stacking" if name in old else "")
         )
         layouts = [
             (1, cores, 1),
@@ -183,13 +213,18 @@ def main():
             layouts = [(int(k), 1, cores) for k in args.ks.split(",")]
             train_stack((name, (0,), 5, args.device))  # CUDA context and kernels warmed up
         base = None
+        if name in old:
+            rate = old[name]
+            label = f"pre-stacking code ({args.old_tree})"
+            print(f"  {1:>3} {cores:>9} {1:>7} {rate:8.1f} {rate * batch:10.0f}  {label}")
         for stack, processes, threads in layouts:
             count = cells if args.device == "cpu" else stack
             rate = pool_rate(name, count, steps, stack, processes, threads, args.device)
             base = base or rate
+            versus = f"  {rate / old[name]:8.2f}x" if name in old else ""
             print(
                 f"  {stack:>3} {processes:>9} {threads:>7} {rate:8.1f} {rate * batch:10.0f} "
-                f"{rate / base:5.2f}x {rate / bound:7.0%}"
+                f"{rate / base:5.2f}x {rate / bound:7.0%}{versus}"
             )
     if args.no_sweep or args.device != "cpu":
         return

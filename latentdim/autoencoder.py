@@ -76,6 +76,26 @@ class Step:
     after: Callable[[], None] | None = None
 
 
+VECTOR_FLOATS = 16  # floats in the widest CPU vector register (AVX-512)
+
+
+def adam(params: Sequence[torch.Tensor], **options) -> torch.optim.Adam:
+    """Adam over a stack's parameters, in the fastest kernel that keeps a member's
+    updates independent of K.
+
+    PyTorch's fused CPU kernel runs a vectorised body and a scalar tail that round
+    differently, and which elements fall in the tail depends on a tensor's size, so on
+    K. When every parameter's per-member size is a multiple of 16 floats, no element
+    falls in a tail at any K, and the fused kernel is used (one thread; 10-15 % faster
+    than ``foreach`` on the reference workload); otherwise ``foreach``. On CUDA fused.
+    """
+    params = list(params)
+    cuda = any(p.is_cuda for p in params)
+    aligned = all(p.ndim and (p.numel() // p.shape[0]) % VECTOR_FLOATS == 0 for p in params)
+    kernel = {"fused": True} if cuda or aligned else {"foreach": True}
+    return torch.optim.Adam(params, **options, **kernel)
+
+
 class AutoEncoder(nn.Module):
     """Deterministic encoder E: R^d -> R^m and decoder G: R^m -> R^d, prior N(0, I_m).
 
@@ -166,9 +186,8 @@ class AutoEncoder(nn.Module):
         """(K, *shape): member k's slice drawn by ``sampler`` (``torch.randn`` or
         ``torch.rand``) from its own generator, as a lone model would draw it."""
         dtype = self.shift.dtype
-        return torch.stack(
-            [sampler(*shape, generator=g, device=g.device, dtype=dtype) for g in self.generators]
-        )
+        draws = [sampler(*shape, generator=g, device=g.device, dtype=dtype) for g in self.generators]
+        return draws[0].unsqueeze(0) if len(draws) == 1 else torch.stack(draws)
 
     # -- data units <-> normalised units ------------------------------------------
     def fit_normaliser(self, x: torch.Tensor) -> None:

@@ -81,11 +81,13 @@ def wgan_gp_terms(
     Samples are (B, m) or stacked (K, B, m) (one W and GP per member). The
     interpolated rows get their own critic pass, so the penalty's double backward
     covers B rows, not 3B (same values to 1.5e-8, 10-17 % faster than one pass over
-    [real; fake; mixed]). ``real`` and ``fake`` are treated as constants (the critic's
-    own step).
+    [real; fake; mixed]); real and fake share one. ``real`` and ``fake`` are treated
+    as constants (the critic's own step).
     """
     real, fake = real.detach(), fake.detach()
     mixed = (t * real + (1 - t) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    wasserstein = critic(real).mean(dim=(-2, -1)) - critic(fake).mean(dim=(-2, -1))
+    b = real.shape[-2]
+    out = critic(torch.cat([real, fake], dim=-2))
+    wasserstein = out[..., :b, :].mean(dim=(-2, -1)) - out[..., b:, :].mean(dim=(-2, -1))
     return wasserstein, ((grad.norm(dim=-1) - 1.0) ** 2).mean(dim=-1)

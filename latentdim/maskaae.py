@@ -151,8 +151,9 @@ class MaskAAE(WAEGAN):
         codes = self.encoder(xn)
         alpha = self.latent_mask()
         recon = self.recon_error(xn, codes)
-        prior_side = self.critic(self.masked(self.prior(xn.shape[1]))).mean(dim=(1, 2))
-        w_hat = prior_side - self.critic(self.masked(codes)).mean(dim=(1, 2))
+        b = xn.shape[1]
+        out = self.critic(self.masked(torch.cat([self.prior(b), codes], dim=1)))
+        w_hat = out[:, :b].mean(dim=(1, 2)) - out[:, b:].mean(dim=(1, 2))
         polarise = (alpha * (1.0 - alpha)).abs().sum(dim=1)
         loss = self.decay * (MASK_RECON_WEIGHT * recon + (1.0 + w_hat).pow(2) + self.polariser * polarise)
         return {"loss": loss, "recon": recon, "w_hat": w_hat, "polarise": polarise}

@@ -1,4 +1,19 @@
-"""One training loop for every model, driven by the model's list of steps."""
+"""One training loop for every model, driven by the model's list of steps; the stacked
+engine.
+
+Every model is a stack of K >= 1 members of one shape (:class:`AutoEncoder`): weights
+with a leading member axis, batched matmuls, losses as K-vectors, whose sum one
+backward pass turns into each member's own gradient, and one optimiser update over the
+stack. Each member has its own initialisation, minibatch stream and prior draws, taken
+from its own generators in the order a lone run takes them. On the CPU (one thread) a
+member's trajectory is therefore bit for bit the one it has alone, at any K
+(``tests/test_stacking.py`` checks K = 1, 2, 8 for every model). Two kernels would
+break that and are avoided: PyTorch's fused CPU Adam where a parameter's size leaves
+elements in its scalar tail (:func:`latentdim.autoencoder.adam`), and CPU bmm with a
+dimension of 1 (a matrix-vector path taken for K = 1 only;
+:func:`latentdim.nets.bmm`). On a GPU, kernels may sum in another order for another
+K, so a member agrees with its lone run to rounding, not bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -72,15 +87,15 @@ class Minibatches:
             raise LatentdimError(f"batch size {batch_size} exceeds the {x.shape[1]} training rows")
         self.x, self.batch_size, self.generators = x, batch_size, list(generators)
         self._members = torch.arange(x.shape[0], device=x.device)[:, None]
-        self._order, self._pos = None, x.shape[1]
+        self._epoch, self._pos = x, x.shape[1]
 
     def next(self) -> torch.Tensor:
-        """(K, B, d): the next batch of every member."""
+        """(K, B, d): the next batch of every member (a view of this epoch's permuted copy)."""
         rows = self.x.shape[1]
         if self._pos + self.batch_size > rows:
-            orders = [torch.randperm(rows, generator=g) for g in self.generators]
-            self._order, self._pos = torch.stack(orders).to(self.x.device), 0
-        batch = self.x[self._members, self._order[:, self._pos : self._pos + self.batch_size]]
+            orders = torch.stack([torch.randperm(rows, generator=g) for g in self.generators])
+            self._epoch, self._pos = self.x[self._members, orders.to(self.x.device)], 0
+        batch = self._epoch[:, self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         return batch
 
