@@ -118,16 +118,20 @@ def flops_per_iteration(name: str) -> float:
     return sum(event.flops for event in profiler.key_averages()) / 2
 
 
-def peak_flops() -> float:
-    """One-thread sgemm FLOP/s (2048 x 2048), best of 5."""
+def peak_flops(device: str = "cpu") -> float:
+    """FLOP/s of a large float32 matmul, best of 5: one CPU thread (2048^3), or the GPU
+    (8192^3, TF32 off as in training)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    size = 2048 if device == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     best = 0.0
     for _ in range(5):
         start = time.perf_counter()
         a @ b
-        best = max(best, 2 * 2048**3 / (time.perf_counter() - start))
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
     torch.set_num_threads(previous)
     return best
 
@@ -183,21 +187,22 @@ def main():
             steps = args.steps * (4 if name == "wae-mmd" else 1)
             print(f"BASELINE {name} {pool_rate(name, cells, steps, 1, cores, 1, 'cpu')}")
         return
-    peak = peak_flops()
+    gpu = args.device != "cpu"
+    peak = peak_flops("cuda" if gpu else "cpu")
     print(
-        f"torch {torch.__version__}; {cores} cores; one-thread sgemm peak {peak / 1e9:.0f} GFLOP/s; "
-        f"{cells} cells"
+        f"torch {torch.__version__}; {'the GPU' if gpu else f'{cores} cores'}; "
+        f"{'GPU' if gpu else 'one-thread'} float32 matmul peak {peak / 1e9:.0f} GFLOP/s; {cells} cells"
     )
     old = _old_pool(args) if args.old_tree else {}
     for name in args.workloads.split(","):
         config, batch = WORKLOADS[name]
         steps = args.steps * (4 if name == "wae-mmd" else 1)
         flops = flops_per_iteration(name)
-        bound = cores * peak / flops
+        bound = (1 if gpu else cores) * peak / flops
         print(
             f"\n{name}: m = {config.latent_dim}, hidden {config.hidden}, batch {batch}, "
             f"{steps} iterations per cell; "
-            f"{flops / 1e6:.0f} MFLOP per iteration -> FLOP bound {bound:.0f} it/s on {cores} cores"
+            f"{flops / 1e6:.0f} MFLOP per iteration -> FLOP bound {bound:.0f} it/s"
         )
         print(
             f"  {'K':>3} {'processes':>9} {'threads':>7} {'it/s':>8} {'samples/s':>10} "
