@@ -117,6 +117,15 @@ def _widths(ctx, param, value):
     return widths
 
 
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train: auto picks CUDA when a GPU is present.",
+)
+
+
 @cli.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model family.")
@@ -129,13 +138,7 @@ def _widths(ctx, param, value):
 @click.option("--penalty", type=float, help="WAE-MMD lambda [10] or WAE-GAN adversarial weight [1].")
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option("--threads", type=int, help="torch threads [torch's default].")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where to train: auto picks CUDA when a GPU is present.",
-)
+@DEVICE_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 def train(
@@ -243,13 +246,7 @@ def _cell_line(record: dict) -> str:
     show_default=True,
     help="Most cells trained as one stacked model; auto: cells of one shape together; 1: one at a time.",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where to train: auto picks CUDA when a GPU is present.",
-)
+@DEVICE_OPTION
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed.")
 @click.option("--no-report", is_flag=True, help="Do not write the report and comparison afterwards.")
 @click.option(
@@ -442,13 +439,7 @@ def _sklearn_data(name: str) -> np.ndarray:
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
 @click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the estimator.")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where to train: auto picks CUDA when a GPU is present.",
-)
+@DEVICE_OPTION
 @click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_baselines, as_json):

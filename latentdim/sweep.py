@@ -213,6 +213,8 @@ def sweep(
         raise LatentdimError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
     if jobs is not None and jobs < 1:
         raise LatentdimError(f"--jobs must be >= 1, got {jobs}")
+    if stack != "auto" and not (isinstance(stack, int) and stack >= 1):
+        raise LatentdimError(f"--stack must be 'auto' or an integer >= 1, got {stack!r}")
     device = str(resolve_device(device))
     if executor == "local":
         jobs = jobs or (1 if device.startswith("cuda") else default_jobs())

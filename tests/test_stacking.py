@@ -179,3 +179,23 @@ def test_one_model_api_refuses_a_stack():
     with pytest.raises(LatentdimError, match="member"):
         model.encode(np.zeros((3, 8), np.float32))
     assert model.member(1).encode(np.zeros((3, 8), np.float32)).shape == (3, 2)
+
+
+def test_cli_rejects_a_bad_stack_or_an_absent_gpu_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from latentdim.cli import cli
+
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, ["sweep", "--stack", "0", "-o", str(out)])
+    assert result.exit_code == 2 and "--stack must be" in result.output and not out.exists()
+    result = CliRunner().invoke(cli, ["sweep", "--stack", "two", "-o", str(out)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    if not torch.cuda.is_available():
+        data = tmp_path / "x.npy"
+        np.save(data, np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32))
+        run_dir = str(tmp_path / "r")
+        args = ["train", str(data), "--model", "wae-mmd", "-m", "2", "--device", "cuda", "-o", run_dir]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and "sees no CUDA GPU" in result.output
+        assert not (tmp_path / "r").exists()
