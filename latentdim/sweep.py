@@ -15,9 +15,11 @@ stacks of a worker that dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,6 +32,7 @@ from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_s
 from latentdim.training import resolve_device
 
 RECORDS = "records.jsonl"
+LOCK = ".sweep.lock"
 SWEEPS = "sweeps.jsonl"
 
 
@@ -223,31 +226,68 @@ def sweep(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LatentdimError(f"cannot create {out}: {exc.strerror}") from None
-    store = RecordStore(out / RECORDS)
-    cells = study.cells()
-    todo = pending(study, store.load(), retry_failed)
-    left = {cell.id for cell in todo}
-    workers = jobs if executor == "local" else 1
-    planned = plan_stacks(cells, stack, workers, device)
-    stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
-    if on_start is not None:
-        on_start(len(todo), len(cells))
-    start = time.time()
-    ok = failed = samples = 0
-    if todo:
-        for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
-            store.append(record)
-            ok += record["status"] == "ok"
-            failed += record["status"] != "ok"
-            samples += record["timings"]["training_samples"]
-            if on_record is not None:
-                on_record(record)
-    summary = SweepSummary(
-        len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples
-    )
-    engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
-    _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
+    with sweep_lock(out):
+        store = RecordStore(out / RECORDS)
+        cells = study.cells()
+        todo = pending(study, store.load(), retry_failed)
+        left = {cell.id for cell in todo}
+        workers = jobs if executor == "local" else 1
+        planned = plan_stacks(cells, stack, workers, device)
+        stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
+        if on_start is not None:
+            on_start(len(todo), len(cells))
+        start = time.time()
+        ok = failed = samples = 0
+        if todo:
+            for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
+                store.append(record)
+                ok += record["status"] == "ok"
+                failed += record["status"] != "ok"
+                samples += record["timings"]["training_samples"]
+                if on_record is not None:
+                    on_record(record)
+        summary = SweepSummary(
+            len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples
+        )
+        engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
+        _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
     return summary
+
+
+@contextlib.contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.sweep.lock`` for the block: an advisory ``flock`` that the kernel
+    releases when its holder exits or dies (even by SIGKILL), so a second sweep of the
+    same folder refuses at once, naming the holder, instead of writing cells twice.
+    Where ``fcntl`` does not exist (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = out / LOCK
+    try:
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise LatentdimError(f"cannot write {path}: {exc.strerror}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LatentdimError(
+                f"{out} is being swept by {holder}; wait for it to finish, or write to another folder (-o)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        handle.write(f"latentdim sweep, pid {os.getpid()} on {socket.gethostname()}, since {started}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _log_sweep(
