@@ -6,6 +6,7 @@ Bad input of any kind ends in one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -219,6 +220,14 @@ def _default_study() -> Path:
     return candidate
 
 
+class _Interrupted(Exception):
+    """SIGTERM during a sweep, raised in the driver like a KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _cell_line(record: dict) -> str:
     where = f"{record['dataset']} {record['model']} m={record['latent_dim']} seed#{record['replicate']}"
     seconds = record["timings"].get("wall_seconds", float("nan"))
@@ -277,7 +286,7 @@ def sweep(
     import dataclasses
 
     from latentdim.studies import default_out, load_study
-    from latentdim.sweep import RECORDS
+    from latentdim.sweep import RECORDS, RecordStore
     from latentdim.sweep import sweep as run_sweep
 
     if list_only:
@@ -318,6 +327,10 @@ def sweep(
         if bar:
             bar.update(1)
 
+    def terminated(signum, frame):
+        raise _Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         summary = run_sweep(
             study,
@@ -333,7 +346,21 @@ def sweep(
             stack=stack,
             device=device,
         )
+    except (KeyboardInterrupt, _Interrupted) as exc:
+        # the executor has stopped its workers; every finished cell is on disk
+        if bar:
+            bar.__exit__(None, None, None)
+            bar = None
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        recorded = len(RecordStore(out / RECORDS).load(repair=False)) if (out / RECORDS).exists() else 0
+        click.echo(
+            f"\nlatentdim: sweep interrupted ({signal.Signals(signum).name}); {recorded} cells are recorded "
+            f"in {out}: run the same command to resume",
+            err=True,
+        )
+        sys.exit(128 + signum)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.__exit__(None, None, None)
     retry = " (--retry-failed re-runs them)" if summary.failed else ""

@@ -19,6 +19,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -76,6 +77,9 @@ class RecordStore:
 def _init_worker() -> None:
     import torch
 
+    # a Ctrl-C reaches the whole process group: the driver alone handles it, and
+    # stops the workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -88,14 +92,20 @@ def run_local(stacks: list[list[Cell]], jobs: int | None = None, device: str = "
             yield from run_stack(stack, device)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
-        futures = [pool.submit(run_stack, stack, device) for stack in stacks]
-        try:
-            for future in as_completed(futures):
-                yield from future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
+    futures = [pool.submit(run_stack, stack, device) for stack in stacks]
+    finished = False
+    try:
+        for future in as_completed(futures):
+            yield from future.result()
+        finished = True
+    finally:
+        for future in futures:
+            future.cancel()
+        if not finished:  # interrupted, or a failure: stop the workers now, leave no orphans
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_dask(

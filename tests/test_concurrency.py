@@ -1,5 +1,6 @@
-"""Sweeps survive each other: a second sweep of one folder refuses at once, naming the
-holder; the lock dies with its holder, even by SIGKILL (real processes)."""
+"""Sweeps survive each other and signals (real processes): a second sweep of one folder
+refuses at once, naming the holder; the lock dies with its holder, even by SIGKILL;
+SIGINT and SIGTERM stop the workers, keep every finished record and say how to resume."""
 
 import os
 import signal
@@ -7,15 +8,16 @@ import subprocess
 import sys
 import time
 
+import pytest
 from test_sweep import read_lines, write_study
 
 from latentdim.studies import load_study
 from latentdim.sweep import LOCK, RecordStore
 
 
-def _sweep(path, out, *extra):
-    command = [sys.executable, "-m", "latentdim", "sweep", str(path), "-o", str(out), "-j", "1"]
-    return [*command, "--no-report", *extra]
+def _sweep(path, out, jobs=1):
+    command = [sys.executable, "-m", "latentdim", "sweep", str(path), "-o", str(out), "-j", str(jobs)]
+    return [*command, "--no-report"]
 
 
 def test_a_second_sweep_of_one_folder_refuses_until_the_holder_dies(tmp_path):
@@ -45,3 +47,53 @@ def test_a_second_sweep_of_one_folder_refuses_until_the_holder_dies(tmp_path):
     assert set(records) == {c.id for c in load_study(path).cells()}
     assert len(read_lines(out / "records.jsonl")) == 16  # no cell written twice
     assert f"pid {holder.pid} " not in (out / LOCK).read_text()  # it names the resumed sweep now
+
+
+def _children(pid):
+    """Pids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_path, signum, code):
+    path = write_study(tmp_path, steps=150)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = _sweep(path, out, jobs=2)
+    driver = subprocess.Popen(command, start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not read_lines(out / "records.jsonl"):
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "the sweep recorded nothing"
+        time.sleep(0.05)
+    workers = [p for p in _children(driver.pid) if _alive(p)]
+    assert workers, "a pool sweep has worker processes"
+    os.kill(driver.pid, signum)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == code, stderr
+    assert "run the same command to resume" in stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "orphaned workers"
+    recorded = RecordStore(out / "records.jsonl").load(repair=False)
+    assert f"{len(recorded)} cells are recorded" in stderr
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_lines(out / "records.jsonl")) == 16  # finished cells kept, none twice
