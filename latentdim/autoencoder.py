@@ -222,9 +222,12 @@ class AutoEncoder(nn.Module):
         return (self.decoder(self.masked(codes)) - xn).pow(2).mean(dim=(1, 2))
 
     # -- public API of one model, data units --------------------------------------
-    def _rows(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def _one(self) -> None:
         if self.stack != 1:
             raise LatentdimError(f"this is a stack of {self.stack} models: take one with member(k)")
+
+    def _rows(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        self._one()
         return self.normalise(torch.as_tensor(x, dtype=torch.float32).to(self.device)[None])
 
     @torch.no_grad()
@@ -241,7 +244,7 @@ class AutoEncoder(nn.Module):
     def sample(self, num: int, generator: torch.Generator | None = None) -> np.ndarray:
         """Generate ``num`` points: G(mask * p), p ~ N(0, I_m), in data units. The draws
         come from ``generator`` (on its own device), else from the model's."""
-        self._rows(np.zeros((0, self.config.data_dim)))
+        self._one()
         generator = generator or self.generators[0]
         p = torch.randn(num, self.config.latent_dim, generator=generator, device=generator.device)
         return self.denormalise(self.decoder(self.masked(p.to(self.device)[None])))[0].cpu().numpy()

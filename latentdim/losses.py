@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from latentdim.nets import bmm
+from latentdim.nets import baddbmm, bmm
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -45,11 +45,7 @@ class _MMDIMQ(torch.autograd.Function):
         b = codes.shape[1]
         a = torch.cat([codes, prior], dim=1)
         sq = (a * a).sum(dim=2)
-        total = sq[:, :, None] + sq[:, None, :]
-        if a.shape[2] == 1:  # see nets.bmm
-            dist = (total - 2.0 * bmm(a, a.transpose(1, 2))).clamp_min_(0.0)
-        else:
-            dist = torch.baddbmm(total, a, a.transpose(1, 2), alpha=-2.0).clamp_min_(0.0)
+        dist = baddbmm(sq[:, :, None] + sq[:, None, :], a, a.transpose(1, 2), alpha=-2.0).clamp_min_(0.0)
         kernel = torch.zeros_like(dist)
         slope = torch.zeros_like(dist)
         for c in constants:

@@ -31,6 +31,14 @@ def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.bmm(a, b)
 
 
+def baddbmm(input: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """input + alpha a_k @ b_k: ``torch.baddbmm``, with :func:`bmm`'s rule for a
+    dimension of 1."""
+    if 1 in (a.shape[2], b.shape[2]):
+        return input + (bmm(a, b) if alpha == 1.0 else alpha * bmm(a, b))
+    return torch.baddbmm(input, a, b, alpha=alpha)
+
+
 class StackedLinear(nn.Module):
     """K independent affine maps: y_k = x_k A_k + b_k for x of shape (K, B, in).
 
@@ -47,9 +55,7 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(stack, out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.out_features == 1 or self.in_features == 1:
-            return bmm(x, self.weight) + self.bias.unsqueeze(1)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
+        return baddbmm(self.bias.unsqueeze(1), x, self.weight)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # run directories written before stacking hold nn.Linear weights (out, in)

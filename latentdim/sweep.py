@@ -226,11 +226,11 @@ def sweep(
         raise LatentdimError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
     if jobs is not None and jobs < 1:
         raise LatentdimError(f"--jobs must be >= 1, got {jobs}")
-    if stack != "auto" and not (isinstance(stack, int) and stack >= 1):
-        raise LatentdimError(f"--stack must be 'auto' or an integer >= 1, got {stack!r}")
     device = str(resolve_device(device))
     if executor == "local":
         jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
+    cells = study.cells()
+    planned = plan_stacks(cells, stack, jobs if executor == "local" else 1, device)  # checks stack
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -238,11 +238,8 @@ def sweep(
         raise LatentdimError(f"cannot create {out}: {exc.strerror}") from None
     with sweep_lock(out):
         store = RecordStore(out / RECORDS)
-        cells = study.cells()
         todo = pending(study, store.load(), retry_failed)
         left = {cell.id for cell in todo}
-        workers = jobs if executor == "local" else 1
-        planned = plan_stacks(cells, stack, workers, device)
         stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
         if on_start is not None:
             on_start(len(todo), len(cells))
