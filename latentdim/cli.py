@@ -5,6 +5,7 @@ Bad input of any kind ends in one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -17,7 +18,7 @@ import torch
 from latentdim.autoencoder import ModelConfig
 from latentdim.data import check_matrix, read_matrix
 from latentdim.errors import LatentdimError
-from latentdim.files import atomic_path
+from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
 from latentdim.models import MODELS
 from latentdim.sweep import EXECUTORS
@@ -179,11 +180,9 @@ def _read_training_data(path: str):
     from latentdim.runs import GroundTruth
 
     if path.lower().endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                synthetic = {"meta", "z", "weight_0"} <= set(archive.files)
-        except (OSError, ValueError):
-            synthetic = False
+        synthetic = False  # unreadable: read_matrix says why
+        with contextlib.suppress(LatentdimError), reading(path), np.load(path, allow_pickle=False) as archive:
+            synthetic = {"meta", "z", "weight_0"} <= set(archive.files)
         if synthetic:
             dataset = load_dataset(path)
             return check_matrix(dataset.x, path), GroundTruth.of(dataset)

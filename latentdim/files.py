@@ -1,4 +1,5 @@
-"""Provenance and safe writes: versions, content hashes, atomic files."""
+"""Provenance, safe writes and safe reads: versions, content hashes, atomic files, and
+one rule for every reader's failures (:func:`reading`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import os
 import platform
 import tempfile
+import tomllib
+import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -58,9 +61,7 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
     if target.is_dir():
         raise LatentdimError(f"{target} is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-        )
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     except OSError as exc:
         raise LatentdimError(f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
@@ -72,3 +73,59 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
             os.unlink(tmp)
         raise
 
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong with a file, in a few words: the decoder's own message, first line."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+    if isinstance(exc, EOFError):
+        return "the file ends too early (truncated?)"
+    if isinstance(exc, MemoryError):
+        return "it declares more data than fits in memory (corrupt header?)"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"not a valid zip archive ({exc})"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"not valid TOML ({exc})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc})"
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    first = first if len(first) <= 160 else first[:157] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Turn any failure inside the block into one :class:`LatentdimError`,
+    ``cannot read WHAT: REASON``.
+
+    Every reader of a user's or a run's file parses inside this block. The decoders
+    involved (zip, numpy headers, pickle, TOML, JSON, UTF-8) raise a dozen exception
+    types on corrupt, truncated or foreign bytes, so a reader that listed them would
+    miss one; a reader's contract is instead "a valid result or a LatentdimError".
+    LatentdimErrors raised inside (a reader's own validation) pass unchanged.
+    """
+    try:
+        yield
+    except LatentdimError:
+        raise
+    except Exception as exc:
+        raise LatentdimError(f"cannot read {what}: {_reason(exc)}") from None
+
+
+def json_lines(path: Path) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` log that is only informative (``sweeps.jsonl``):
+    unreadable files and lines are skipped, never an error."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return []
+    objects = []
+    for line in lines:
+        with contextlib.suppress(ValueError):  # UnicodeDecodeError is a ValueError
+            obj = json.loads(line)
+            if isinstance(obj, dict):
+                objects.append(obj)
+    return objects

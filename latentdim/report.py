@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import warnings
 from collections import defaultdict
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from latentdim.errors import LatentdimError
-from latentdim.files import atomic_path
+from latentdim.files import atomic_path, json_lines
 from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.sweep import RECORDS, SWEEPS, RecordStore
 
@@ -345,8 +344,8 @@ def budget_rows(records: list[dict]) -> list[dict]:
     for r in records:
         if r["metrics"].get("mask") is None or "cell" not in r:
             continue
-        family = r["cell"]["model_config"]["model"]
-        steps = r["cell"]["train"].get("steps", TrainConfig.steps)
+        family = r["cell"].get("model_config", {}).get("model", r["model"])
+        steps = r["cell"].get("train", {}).get("steps", TrainConfig.steps)
         found[r["dataset"], r["n"], family, r["latent_dim"], steps].append(r["metrics"]["active_dims"])
     budgets = defaultdict(set)
     for dataset, _n, family, m, steps in found:
@@ -478,10 +477,26 @@ def report(out: str | os.PathLike) -> Report:
     return result
 
 
+def _is_sweep_entry(entry: dict) -> bool:
+    """A ``sweeps.jsonl`` line with what REPORT.md prints (others, corrupt, are left out)."""
+    summary, study = entry.get("summary"), entry.get("study")
+    number = (int, float)
+    return (
+        isinstance(study, dict)
+        and isinstance(study.get("name"), str)
+        and isinstance(study.get("description", ""), str)
+        and isinstance(entry.get("started"), str)
+        and isinstance(entry.get("command") or [], list)
+        and all(isinstance(word, str) for word in entry.get("command") or [])
+        and isinstance(summary, dict)
+        and all(
+            isinstance(summary.get(k), number) for k in ("ran", "cells", "wall_seconds", "samples_per_second")
+        )
+    )
+
+
 def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_rows) -> str:
-    sweeps = []
-    if (out / SWEEPS).is_file():
-        sweeps = [json.loads(line) for line in (out / SWEEPS).read_text().splitlines() if line.strip()]
+    sweeps = [s for s in json_lines(out / SWEEPS) if _is_sweep_entry(s)]
     lines = [f"# Sweep report: {out.name}", ""]
     if sweeps:
         study = sweeps[-1]["study"]

@@ -23,7 +23,7 @@ import torch
 from latentdim import metrics
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.files import config_hash, sha256_arrays, versions
+from latentdim.files import config_hash, reading, sha256_arrays, versions
 from latentdim.models import build_model
 from latentdim.training import DivergenceError, History, TrainConfig, resolve_device, train
 
@@ -306,13 +306,17 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     """Rebuild the trained model of a run directory (config JSON + ``state_dict``) on
     ``device``."""
     run_dir = Path(run_dir)
-    try:
+    if not run_dir.is_dir():
+        raise LatentdimError(f"{run_dir} is not a run directory")
+    device = resolve_device(device)
+    with reading(f"run {run_dir}/config.json"):
         config = json.loads((run_dir / "config.json").read_text())
         model = build_model(ModelConfig(**config["model"]))
+    with reading(f"run {run_dir}/model.pt"):
         state = torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu")
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise LatentdimError(f"{run_dir}/model.pt is not a state_dict")
         model.load_state_dict(state)
-        model.to_device(resolve_device(device))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise LatentdimError(f"cannot load run {run_dir}: {exc}") from None
+    model.to_device(device)
     model.eval()
     return model

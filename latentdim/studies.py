@@ -55,7 +55,7 @@ import torch
 
 from latentdim.autoencoder import ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.files import canonical_json, config_hash, versions
+from latentdim.files import canonical_json, config_hash, json_lines, reading, versions
 from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
 from latentdim.training import DivergenceError, TrainConfig
@@ -191,7 +191,7 @@ def list_studies(folder: str | os.PathLike | None = None) -> list[StudyListing]:
             with open(path, "rb") as handle:
                 if "models" not in tomllib.load(handle):
                     continue  # not a study spec (a dataset recipe, say)
-        except (OSError, tomllib.TOMLDecodeError):
+        except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
             pass  # load_study names the problem
         try:
             study = load_study(path)
@@ -199,10 +199,10 @@ def list_studies(folder: str | os.PathLike | None = None) -> list[StudyListing]:
             listings.append(StudyListing(path.stem, path, f"invalid spec: {exc}", 0, 0, None))
             continue
         reference = study.reference_dir
-        ok = {r.get("id") for r in _json_lines(reference / "records.jsonl") if r.get("status") == "ok"}
+        ok = {r.get("id") for r in json_lines(reference / "records.jsonl") if r.get("status") == "ok"}
         walls = [
             r["summary"]["wall_seconds"]
-            for r in _json_lines(reference / "sweeps.jsonl")
+            for r in json_lines(reference / "sweeps.jsonl")
             if r.get("summary", {}).get("ran")
         ]
         wall = sum(walls) if walls else None
@@ -210,32 +210,12 @@ def list_studies(folder: str | os.PathLike | None = None) -> list[StudyListing]:
     return listings
 
 
-def _json_lines(path: Path) -> list[dict]:
-    """The JSON objects of a ``.jsonl`` file, read only; unreadable lines are skipped."""
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    objects = []
-    for line in lines:
-        with contextlib.suppress(ValueError):
-            obj = json.loads(line)
-            if isinstance(obj, dict):
-                objects.append(obj)
-    return objects
-
-
 def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None) -> Study:
     """Parse and validate a study TOML. Dataset names resolve to ``RECIPES/NAME.toml``
     (default: the ``synthetic/`` folder beside the study's folder), or are paths."""
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            spec = tomllib.load(handle)
-    except OSError as exc:
-        raise LatentdimError(f"cannot read study {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LatentdimError(f"study {path} is not valid TOML: {exc}") from None
+    with reading(f"study {path}"), open(path, "rb") as handle:
+        spec = tomllib.load(handle)
     where = f"study {path}"
     unknown = sorted(set(spec) - _STUDY_KEYS)
     if unknown:

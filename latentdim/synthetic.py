@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from latentdim.data import check_magic
 from latentdim.errors import LatentdimError
-from latentdim.files import atomic_path, sha256_arrays, versions
+from latentdim.files import atomic_path, reading, sha256_arrays, versions
 from latentdim.latents import LATENT_LAWS
 
 FORMAT = "latentdim.synthetic/1"
@@ -44,6 +45,20 @@ def default_width(n: int, d: int) -> int:
     practical sample sizes, not only in the limit.
     """
     return min(d, max(4 * n, 64))
+
+
+_SPEC_TYPES = {
+    **dict.fromkeys(("n", "d", "samples", "seed", "depth"), int),
+    "width": (int, type(None)),
+    "latent": str,
+    **dict.fromkeys(("lipschitz", "noise"), (int, float)),
+}
+_SPEC_TYPE_NAMES = {
+    int: "an integer",
+    (int, type(None)): "an integer",
+    str: "a string",
+    (int, float): "a number",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,11 @@ class SyntheticSpec:
     noise: float = 0.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kinds = _SPEC_TYPES[f.name]
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise LatentdimError(f"{f.name} must be {_SPEC_TYPE_NAMES[kinds]}, got {value!r}")
         problems = [
             (self.n <= 0, f"n must be positive, got {self.n}"),
             (self.d < self.n, f"d must be >= n, got d={self.d} < n={self.n}"),
@@ -237,10 +257,7 @@ class Dataset:
         return (
             self.meta == other.meta
             and len(mine) == len(theirs)
-            and all(
-                a.dtype == b.dtype and np.array_equal(a, b)
-                for a, b in zip(mine, theirs, strict=True)
-            )
+            and all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
         )
 
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -285,34 +302,52 @@ def make_dataset(n: int, d: int, **options) -> Dataset:
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Read a dataset written by :meth:`Dataset.save`."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-            depth = len(meta["widths"]) - 1
-            return Dataset(
-                x=archive["x"],
-                z=archive["z"],
-                map=SyntheticMap(
-                    weights=[archive[f"weight_{i}"] for i in range(depth)],
-                    biases=[archive[f"bias_{i}"] for i in range(depth)],
-                ),
-                meta=meta,
+    """Read a dataset written by :meth:`Dataset.save`, checked against itself: the
+    map's shapes chain from n to d, x and z have one row per sample, and x and z
+    hash to the SHA-256 recorded when the file was made."""
+    check_magic(Path(path))
+    with reading(f"dataset {path}"), np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(str(archive["meta"]))
+        if not isinstance(meta, dict) or not isinstance(meta.get("widths"), list):
+            raise LatentdimError(f"dataset {path}: its metadata is not a latentdim dataset's")
+        depth = len(meta["widths"]) - 1
+        dataset = Dataset(
+            x=archive["x"],
+            z=archive["z"],
+            map=SyntheticMap(
+                weights=[archive[f"weight_{i}"] for i in range(depth)],
+                biases=[archive[f"bias_{i}"] for i in range(depth)],
+            ),
+            meta=meta,
+        )
+    _check_dataset(dataset, f"dataset {path}")
+    return dataset
+
+
+def _check_dataset(dataset: Dataset, where: str) -> None:
+    widths = dataset.meta["widths"]
+    if len(widths) < 2 or not all(isinstance(w, int) and w >= 1 for w in widths):
+        raise LatentdimError(f"{where}: layer widths {widths} are not a map's")
+    arrays = [dataset.x, dataset.z, *dataset.map.weights, *dataset.map.biases]
+    if any(a.dtype.kind != "f" for a in arrays):
+        raise LatentdimError(f"{where}: holds a non-float array")
+    for i, (w, b) in enumerate(zip(dataset.map.weights, dataset.map.biases, strict=True)):
+        if w.shape != (widths[i + 1], widths[i]) or b.shape != (widths[i + 1],):
+            raise LatentdimError(
+                f"{where}: layer {i} has shape {w.shape}, expected {(widths[i + 1], widths[i])}"
             )
-    except (OSError, ValueError, KeyError) as exc:
-        raise LatentdimError(f"cannot read dataset {path}: {exc}") from None
+    rows = dataset.x.shape[0]
+    if dataset.x.shape != (rows, widths[-1]) or dataset.z.shape != (rows, widths[0]):
+        raise LatentdimError(f"{where}: x {dataset.x.shape} and z {dataset.z.shape} do not match the map")
+    if dataset.meta.get("sha256") != sha256_arrays(dataset.x, dataset.z):
+        raise LatentdimError(f"{where}: x and z do not match the checksum recorded with them (corrupt file?)")
 
 
 def read_recipe(path: str | os.PathLike) -> dict:
     """Read a recipe TOML: the fields of :class:`SyntheticSpec` plus optional
     ``name`` and ``description``. Unknown keys are an error."""
-    try:
-        with open(path, "rb") as handle:
-            recipe = tomllib.load(handle)
-    except OSError as exc:
-        raise LatentdimError(f"cannot read recipe {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LatentdimError(f"recipe {path} is not valid TOML: {exc}") from None
+    with reading(f"recipe {path}"), open(path, "rb") as handle:
+        recipe = tomllib.load(handle)
     allowed = {f.name for f in fields(SyntheticSpec)} | {"name", "description"}
     unknown = sorted(set(recipe) - allowed)
     if unknown:

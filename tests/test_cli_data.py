@@ -96,7 +96,7 @@ def test_unreadable_dataset_is_one_line(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_text("not a zip")
     result = run("info", bad)
-    assert result.exit_code == 2 and "cannot read dataset" in result.output
+    assert result.exit_code == 2 and "bad.npz: not an .npz" in result.output
 
 
 def test_console_script_exit_code(tmp_path):

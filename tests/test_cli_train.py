@@ -67,7 +67,7 @@ def test_train_unknown_file_type(tmp_path):
 
 def test_sample_missing_run(tmp_path):
     result = run("sample", tmp_path / "nope", "-n", 5, "-o", tmp_path / "s.npy")
-    assert result.exit_code == 2 and "cannot load run" in result.output
+    assert result.exit_code == 2 and "is not a run directory" in result.output
     assert not (tmp_path / "s.npy").exists()
 
 
