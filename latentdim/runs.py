@@ -231,6 +231,11 @@ def fit_stack(
         g = generators(config.seed)
         train_rows, held_rows = split_indices(x.shape[0], config.holdout, g["split"])
         held_rows = held_rows[: config.eval_samples]
+        if held_rows.size <= metrics.NEAREST_K:
+            raise LatentdimError(
+                f"{held_rows.size} held-out rows are too few for the k-NN metrics (k = {metrics.NEAREST_K}, "
+                f"need {metrics.NEAREST_K + 1}): use more rows, a larger holdout or eval_samples"
+            )
         gens.append(g)
         trains.append(x[train_rows])
         helds.append(x[held_rows])

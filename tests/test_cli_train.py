@@ -79,3 +79,23 @@ def test_train_on_a_plain_matrix_has_no_ground_truth_metrics(data_file, tmp_path
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert set(MANIFOLD_KEYS) <= set(metrics) and not set(TRUTH_KEYS) & set(metrics)
+
+
+def test_too_few_held_out_rows_is_one_line_before_training(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+    result = run(
+        "train",
+        tmp_path / "x.npy",
+        "--model",
+        "wae-mmd",
+        "-m",
+        2,
+        "--steps",
+        5,
+        "--batch-size",
+        8,
+        "-o",
+        tmp_path / "run",
+    )
+    assert result.exit_code == 2 and "5 held-out rows are too few for the k-NN metrics" in result.output
+    assert not (tmp_path / "run").exists()
