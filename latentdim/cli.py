@@ -9,6 +9,7 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -220,11 +221,31 @@ def _default_study() -> Path:
 
 
 class _Interrupted(Exception):
-    """SIGTERM during a sweep, raised in the driver like a KeyboardInterrupt."""
+    """SIGTERM during a long command, raised in the driver like a KeyboardInterrupt."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+@contextlib.contextmanager
+def _interruptible(stopped: Callable[[int], str]) -> Iterator[None]:
+    """SIGINT (a KeyboardInterrupt) or SIGTERM (raised as :class:`_Interrupted`) in the
+    block ends the command: the library's pools have terminated their workers on the
+    way out; ``stopped(signum)`` says what was kept and how to go on; exit 128 + signum."""
+
+    def terminated(signum, frame):
+        raise _Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except (KeyboardInterrupt, _Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        click.echo(f"\nlatentdim: {stopped(signum)}", err=True)
+        sys.exit(128 + signum)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cell_line(record: dict) -> str:
@@ -326,40 +347,35 @@ def sweep(
         if bar:
             bar.update(1)
 
-    def terminated(signum, frame):
-        raise _Interrupted(signum)
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        summary = run_sweep(
-            study,
-            out,
-            executor=executor,
-            jobs=jobs,
-            scheduler=scheduler,
-            retry_failed=retry_failed,
-            on_start=on_start,
-            on_record=on_record,
-            command=["latentdim", *sys.argv[1:]],
-            update_reference=update_reference,
-            stack=stack,
-            device=device,
-        )
-    except (KeyboardInterrupt, _Interrupted) as exc:
-        # the executor has stopped its workers; every finished cell is on disk
+    def stopped(signum: int) -> str:
+        nonlocal bar
         if bar:
             bar.__exit__(None, None, None)
             bar = None
-        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        # the executor has stopped its workers; every finished cell is on disk
         recorded = len(RecordStore(out / RECORDS).load(repair=False)) if (out / RECORDS).exists() else 0
-        click.echo(
-            f"\nlatentdim: sweep interrupted ({signal.Signals(signum).name}); {recorded} cells are recorded "
-            f"in {out}: run the same command to resume",
-            err=True,
+        return (
+            f"sweep interrupted ({signal.Signals(signum).name}); {recorded} cells are recorded in {out}: "
+            "run the same command to resume"
         )
-        sys.exit(128 + signum)
+
+    try:
+        with _interruptible(stopped):
+            summary = run_sweep(
+                study,
+                out,
+                executor=executor,
+                jobs=jobs,
+                scheduler=scheduler,
+                retry_failed=retry_failed,
+                on_start=on_start,
+                on_record=on_record,
+                command=["latentdim", *sys.argv[1:]],
+                update_reference=update_reference,
+                stack=stack,
+                device=device,
+            )
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.__exit__(None, None, None)
     retry = " (--retry-failed re-runs them)" if summary.failed else ""
@@ -452,6 +468,16 @@ def _sklearn_data(name: str) -> np.ndarray:
     return getattr(datasets, SKLEARN_DATA[name])().data
 
 
+def _baselines(x: np.ndarray) -> dict:
+    from latentdim.estimate import classical_band
+
+    try:
+        return classical_band(x)
+    except LatentdimError as exc:
+        click.echo(f"latentdim: note: {exc}; skipping the classical band", err=True)
+        return {}
+
+
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option(
@@ -473,7 +499,7 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_bas
     beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
 
-    from latentdim.estimate import MaskAAEDimension, classical_band
+    from latentdim.estimate import MaskAAEDimension
     from latentdim.sweep import default_jobs
     from latentdim.training import resolve_device
 
@@ -492,18 +518,20 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_bas
         latent_dim=latent_dim, seeds=seeds, steps=steps, n_jobs=jobs, random_state=seed, device=device
     )
     start = time.perf_counter()
+
+    def stopped(signum: int) -> str:
+        sig = signal.Signals(signum).name
+        return f"estimate interrupted ({sig}); nothing was written: run the command again"
+
     try:
-        estimator.fit(x)
+        with _interruptible(stopped):
+            estimator.fit(x)
+            seconds = time.perf_counter() - start
+            baselines = {} if no_baselines else _baselines(x)
     except ValueError as exc:
         raise LatentdimError(str(exc)) from None
     result = {"data": {"name": name, "shape": list(x.shape)}, **estimator.result()}
-    result["seconds"] = time.perf_counter() - start
-    baselines = {}
-    if not no_baselines:
-        try:
-            baselines = classical_band(x)
-        except LatentdimError as exc:
-            click.echo(f"latentdim: note: {exc}; skipping the classical band", err=True)
+    result["seconds"] = seconds
     result["baselines"] = baselines
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -41,9 +41,7 @@ local PCA (``fit_pw``, 100 neighbours, mean of the pointwise estimates).
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +54,7 @@ from latentdim.errors import LatentdimError
 from latentdim.metrics import active_dims
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
-from latentdim.studies import torch_threads
+from latentdim.studies import torch_threads, worker_pool
 from latentdim.training import TrainConfig, resolve_device
 
 MAX_BAND_POINTS = 5000
@@ -104,8 +102,7 @@ def _train_masks(job: _Job) -> list[tuple[list[float], dict]]:
 def _run(jobs: list[_Job], n_jobs: int) -> list[tuple[list[float], dict]]:
     if n_jobs <= 1 or len(jobs) == 1:
         return [result for job in jobs for result in _train_masks(job)]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context) as pool:
+    with worker_pool(min(n_jobs, len(jobs))) as pool:
         return [result for results in pool.map(_train_masks, jobs) for result in results]
 
 

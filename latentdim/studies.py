@@ -42,11 +42,14 @@ import contextlib
 import functools
 import itertools
 import json
+import multiprocessing
 import os
+import signal
 import time
 import tomllib
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -338,6 +341,32 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _init_worker() -> None:
+    # a Ctrl-C reaches the whole process group: the driver alone handles it, and
+    # stops the workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` spawned one-thread processes that ignore SIGINT. When the block
+    ends normally the pool shuts down as usual; when it fails or is interrupted (a
+    Ctrl-C, a SIGTERM raised as an exception, a generator closed early) the workers
+    are terminated rather than awaited: no orphans, and no wait for a running stack."""
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+    )
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 MAX_STACK = {"cpu": 32, "cuda": 256}

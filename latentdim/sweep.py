@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from latentdim.errors import LatentdimError
 from latentdim.files import reading, versions
-from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack
+from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack, worker_pool
 from latentdim.training import resolve_device
 
 RECORDS = "records.jsonl"
@@ -126,15 +124,6 @@ class RecordStore:
 # -- executors: iterate over the records of ``cells`` as they finish ---------------
 
 
-def _init_worker() -> None:
-    import torch
-
-    # a Ctrl-C reaches the whole process group: the driver alone handles it, and
-    # stops the workers itself
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-
-
 def run_local(stacks: list[list[Cell]], jobs: int | None = None, device: str = "cpu", **_) -> Iterator[dict]:
     """Inline for ``jobs == 1``; otherwise a pool of ``jobs`` spawned processes, each
     training one stack at a time."""
@@ -143,21 +132,10 @@ def run_local(stacks: list[list[Cell]], jobs: int | None = None, device: str = "
         for stack in stacks:
             yield from run_stack(stack, device)
         return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
-    futures = [pool.submit(run_stack, stack, device) for stack in stacks]
-    finished = False
-    try:
+    with worker_pool(jobs) as pool:
+        futures = [pool.submit(run_stack, stack, device) for stack in stacks]
         for future in as_completed(futures):
             yield from future.result()
-        finished = True
-    finally:
-        for future in futures:
-            future.cancel()
-        if not finished:  # interrupted, or a failure: stop the workers now, leave no orphans
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_dask(

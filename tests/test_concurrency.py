@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from test_sweep import read_lines, write_study
 
@@ -97,3 +98,28 @@ def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_pat
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert len(read_lines(out / "records.jsonl")) == 16  # finished cells kept, none twice
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_estimate_and_its_workers(tmp_path, signum, code):
+    rows = np.random.default_rng(0).normal(size=(400, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", rows)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "latentdim", "estimate", str(tmp_path / "x.npy"), "-j", "2"]
+    command += ["--seeds", "2", "--steps", "100000", "--no-baselines"]
+    driver = subprocess.Popen(command, start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len([p for p in _children(driver.pid) if _alive(p)]) < 2:  # both seeds' workers started
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "estimate started no workers"
+        time.sleep(0.05)
+    time.sleep(3)  # into training
+    workers = [p for p in _children(driver.pid) if _alive(p)]
+    os.kill(driver.pid, signum)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == code, stderr
+    (line,) = stderr.strip().splitlines()
+    name = signal.Signals(signum).name
+    assert line == f"latentdim: estimate interrupted ({name}); nothing was written: run the command again"
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "orphaned workers"

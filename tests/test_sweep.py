@@ -112,18 +112,30 @@ def test_cell_is_a_pure_function_of_its_spec(tmp_path):
     assert first["cell"]["latent_dim"] == cell.latent_dim and first["versions"]["torch"]
 
 
+def _stored(cell_id: str, status: str) -> dict:
+    record = {"id": cell_id, "status": status, "dataset": "d", "n": 2, "model": "wae-mmd"}
+    record.update(latent_dim=2, replicate=0, error={"type": "E", "message": "m"})
+    if status == "ok":
+        record["metrics"] = {"scaled_fid": 0.1, "fid": 0.1, "active_dims": 2, "recon_mse": 0.0, "nac": None}
+    return record
+
+
 def test_record_store_cuts_a_truncated_last_line(tmp_path):
     store = RecordStore(tmp_path / "records.jsonl")
-    store.append({"id": "a", "status": "ok"})
-    store.append({"id": "b", "status": "failed"})
+    store.append(_stored("a", "ok"))
+    store.append(_stored("b", "failed"))
     with open(store.path, "a") as handle:
         handle.write('{"id": "c", "sta')
     assert set(store.load()) == {"a", "b"}
-    assert store.path.read_text().endswith('"failed"}\n')
-    store.append({"id": "c", "status": "ok"})
+    assert store.path.read_text().endswith("}\n")
+    store.append(_stored("c", "ok"))
     assert set(store.load()) == {"a", "b", "c"}
-    store.path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(LatentdimError, match="line 2 is not a record"):
+    a, b = (json.dumps(_stored(i, "ok")) for i in "ab")
+    store.path.write_text(f"{a}\nnot json\n{b}\n")
+    with pytest.raises(LatentdimError, match="line 2 is not JSON"):
+        store.load()
+    store.path.write_text(f'{a}\n{{"id": "x"}}\n{b}\n')
+    with pytest.raises(LatentdimError, match="line 2 is not a record: 'status' is missing"):
         store.load()
 
 
