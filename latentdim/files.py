@@ -66,12 +66,23 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
         raise LatentdimError(f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.replace(tmp, target)
+        with writing(str(target)):
+            yield Path(tmp)
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def writing(what: str) -> Iterator[None]:
+    """An ``OSError`` in the block (disk full, folder made read-only, quota) becomes
+    one :class:`LatentdimError`, ``cannot write WHAT: REASON``."""
+    try:
+        yield
+    except OSError as exc:
+        raise LatentdimError(f"cannot write {what}: {exc.strerror or exc}") from None
 
 
 def _reason(exc: BaseException) -> str:

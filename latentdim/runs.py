@@ -23,7 +23,7 @@ import torch
 from latentdim import metrics
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.files import config_hash, reading, sha256_arrays, versions
+from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
 from latentdim.training import DivergenceError, History, TrainConfig, resolve_device, train
 
@@ -293,14 +293,18 @@ def save_run(result: RunResult, out_dir: str | os.PathLike, *, force: bool = Fal
     except OSError as exc:
         raise LatentdimError(f"cannot write {out}: {exc.strerror}") from None
     try:
-        (tmp / "config.json").write_text(json.dumps(result.config, indent=2) + "\n")
-        (tmp / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-        (tmp / "timings.json").write_text(json.dumps(result.timings, indent=2) + "\n")
-        (tmp / "history.csv").write_text(result.history.to_csv())
-        torch.save(result.model.state_dict(), tmp / "model.pt")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        with writing(str(out)):
+            (tmp / "config.json").write_text(json.dumps(result.config, indent=2) + "\n")
+            (tmp / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+            (tmp / "timings.json").write_text(json.dumps(result.timings, indent=2) + "\n")
+            (tmp / "history.csv").write_text(result.history.to_csv())
+            try:
+                torch.save(result.model.state_dict(), tmp / "model.pt")
+            except RuntimeError as exc:  # torch's writer reports a full disk this way
+                raise OSError(str(exc).splitlines()[0]) from None
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

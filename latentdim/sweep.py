@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from latentdim.errors import LatentdimError
-from latentdim.files import reading, versions
+from latentdim.files import reading, versions, writing
 from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack, worker_pool
 from latentdim.training import resolve_device
 
@@ -114,11 +114,24 @@ class RecordStore:
         return records
 
     def append(self, record: dict) -> None:
-        line = json.dumps(record, sort_keys=True) + "\n"
-        with open(self.path, "a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append one line and fsync it. A write that fails (a full disk, a folder made
+        read-only) raises ``OSError`` and is rolled back: no partial line is left for
+        the next record to be glued to."""
+        line = (json.dumps(record, sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):  # a full disk may take part of it, then refuse
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
 
 
 # -- executors: iterate over the records of ``cells`` as they finish ---------------
@@ -268,7 +281,8 @@ def sweep(
         raise LatentdimError(f"cannot create {out}: {exc.strerror}") from None
     with sweep_lock(out):
         store = RecordStore(out / RECORDS)
-        todo = pending(study, store.load(), retry_failed)
+        records = store.load()
+        todo = pending(study, records, retry_failed)
         left = {cell.id for cell in todo}
         stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
         if on_start is not None:
@@ -276,8 +290,17 @@ def sweep(
         start = time.time()
         ok = failed = samples = 0
         if todo:
+            recorded = set(records)
             for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
-                store.append(record)
+                try:
+                    store.append(record)
+                except OSError as exc:  # the pool's workers are stopped on the way out
+                    raise LatentdimError(
+                        f"cannot record a finished cell in {store.path}: {exc.strerror or exc}; the "
+                        f"{len(recorded)} cells recorded before it are intact: free space (or make the "
+                        "folder writable) and run the same command to resume"
+                    ) from None
+                recorded.add(record["id"])
                 ok += record["status"] == "ok"
                 failed += record["status"] != "ok"
                 samples += record["timings"]["training_samples"]
@@ -316,11 +339,12 @@ def sweep_lock(out: Path) -> Iterator[None]:
             raise LatentdimError(
                 f"{out} is being swept by {holder}; wait for it to finish, or write to another folder (-o)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        handle.write(f"latentdim sweep, pid {os.getpid()} on {socket.gethostname()}, since {started}\n")
-        handle.flush()
+        with writing(str(path)):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"latentdim sweep, pid {os.getpid()} on {socket.gethostname()}, since {started}\n")
+            handle.flush()
         try:
             yield
         finally:
@@ -342,7 +366,7 @@ def _log_sweep(
         "summary": {**summary.__dict__, "samples_per_second": summary.samples_per_second},
         "versions": versions(),
     }
-    with open(out / SWEEPS, "a") as handle:
+    with writing(f"{out / SWEEPS} (every cell is recorded)"), open(out / SWEEPS, "a") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -3,6 +3,7 @@ refuses at once, naming the holder; the lock dies with its holder, even by SIGKI
 SIGINT and SIGTERM stop the workers, keep every finished record and say how to resume."""
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -123,3 +124,108 @@ def test_a_signal_stops_estimate_and_its_workers(tmp_path, signum, code):
     assert line == f"latentdim: estimate interrupted ({name}); nothing was written: run the command again"
     time.sleep(0.5)
     assert not [p for p in workers if _alive(p)], "orphaned workers"
+
+
+def _wait_for_records(driver, out):
+    deadline = time.monotonic() + 120
+    while not read_lines(out / "records.jsonl"):
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "the sweep recorded nothing"
+        time.sleep(0.05)
+
+
+def _check_stopped_cleanly(driver, out, workers, reason):
+    """One line naming the problem and how many cells are kept; exactly those load."""
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        f"latentdim: error: cannot record a finished cell in {out / 'records.jsonl'}: {reason}"
+    )
+    assert line.endswith("run the same command to resume")
+    kept = int(line.split("; the ")[1].split()[0])
+    assert kept == len(RecordStore(out / "records.jsonl").load(repair=False)) >= 1
+    assert (out / "records.jsonl").read_bytes().endswith(b"\n")  # the failed line was rolled back
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "orphaned workers"
+
+
+def _resume_completes(command, env, out, path):
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_lines(out / "records.jsonl")) == len(load_study(path).cells())  # every cell once
+
+
+def test_a_full_disk_mid_sweep_is_one_line_and_keeps_every_finished_cell(tmp_path):
+    """The file-size limit (RLIMIT_FSIZE, honoured for root too) makes the kernel refuse
+    to grow records.jsonl after a few records, as a full disk would."""
+    path = write_study(tmp_path, steps=40, seeds=1)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = _sweep(path, out, jobs=2)
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+
+    driver = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=limit_file_size)
+    _wait_for_records(driver, out)
+    workers = [p for p in _children(driver.pid) if _alive(p)]
+    _check_stopped_cleanly(driver, out, workers, "File too large")
+    _resume_completes(command, env, out, path)
+
+
+def _can_mount_tmpfs(where) -> bool:
+    where.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)]
+    return subprocess.run(mount, capture_output=True).returncode == 0
+
+
+def test_a_tmpfs_that_fills_up_mid_sweep(tmp_path):
+    """A real 1 MiB tmpfs, filled up after the first record (needs mount rights)."""
+    mount = tmp_path / "mnt"
+    if not _can_mount_tmpfs(mount):
+        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN; the RLIMIT_FSIZE test covers the same path")
+    try:
+        path = write_study(tmp_path / "study", steps=150, seeds=1)
+        out = mount / "out"
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        command = _sweep(path, out, jobs=2)
+        driver = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        _wait_for_records(driver, out)
+        workers = [p for p in _children(driver.pid) if _alive(p)]
+        with open(mount / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+        _check_stopped_cleanly(driver, out, workers, "No space left on device")
+        (mount / "filler").unlink()
+        _resume_completes(command, env, out, path)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_records_made_unwritable_mid_sweep(tmp_path):
+    """records.jsonl turned read-only (chmod; for root, whom modes do not stop, the
+    immutable attribute) after the first record."""
+    path = write_study(tmp_path, steps=150, seeds=1)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = _sweep(path, out, jobs=2)
+    records = out / "records.jsonl"
+    driver = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for_records(driver, out)
+    workers = [p for p in _children(driver.pid) if _alive(p)]
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(records)], capture_output=True).returncode != 0:
+            driver.kill()
+            pytest.skip("running as root where chattr +i is unavailable: no way to make a file unwritable")
+        undo, reason = ["chattr", "-i", str(records)], "Operation not permitted"
+    else:
+        records.chmod(0o444)
+        undo, reason = ["chmod", "644", str(records)], "Permission denied"
+    try:
+        _check_stopped_cleanly(driver, out, workers, reason)
+    finally:
+        subprocess.run(undo, check=True)
+    _resume_completes(command, env, out, path)
