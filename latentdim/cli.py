@@ -491,10 +491,17 @@ def _baselines(x: np.ndarray) -> dict:
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
 @click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the estimator.")
+@click.option(
+    "--max-rows",
+    type=int,
+    default=50_000,
+    show_default=True,
+    help="Train on at most this many rows (a random subsample of larger data).",
+)
 @DEVICE_OPTION
 @click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_baselines, as_json):
+def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, device, no_baselines, as_json):
     """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE,
     beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
@@ -515,7 +522,13 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_bas
     device = str(resolve_device(device))
     jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
     estimator = MaskAAEDimension(
-        latent_dim=latent_dim, seeds=seeds, steps=steps, n_jobs=jobs, random_state=seed, device=device
+        latent_dim=latent_dim,
+        seeds=seeds,
+        steps=steps,
+        n_jobs=jobs,
+        random_state=seed,
+        device=device,
+        max_rows=max_rows,
     )
     start = time.perf_counter()
 
@@ -538,6 +551,10 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_bas
         return
     lo, hi = result["interval"]
     click.echo(f"{name}: {x.shape[0]} x {x.shape[1]} ({len(estimator.columns_)} non-constant columns)")
+    if estimator.rows_used_ < x.shape[0]:
+        click.echo(
+            f"trained on {estimator.rows_used_} of the {x.shape[0]} rows (a random subsample; --max-rows)"
+        )
     click.echo(
         f"intrinsic dimension (MaskAAE active dims): {result['dimension']:g}  "
         f"[seeds {', '.join(map(str, result['per_seed']))}; range {lo}-{hi}; "
@@ -550,4 +567,6 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, device, no_bas
         )
     if baselines:
         band = ", ".join(f"{k} {v['dimension']:.2f}" for k, v in baselines.items())
-        click.echo(f"classical band: {band}")
+        rows = max(v["rows"] for v in baselines.values())
+        read = f" (on {rows} random rows)" if rows < x.shape[0] else ""
+        click.echo(f"classical band{read}: {band}")

@@ -3,6 +3,11 @@ classical estimators (METHOD.md §6).
 
 Procedure of :class:`MaskAAEDimension` (``fit(X)``):
 
+0. Rows: at most ``max_rows`` (default 50 000), a random subsample of larger inputs.
+   A run draws steps x batch = 192 000 rows at the defaults, so 50 000 rows are each
+   seen about four times; more rows add memory (the stack keeps three copies of its
+   rows per seed: data, normalised, this epoch's permutation), not information the
+   budget could use. ``rows_used_`` says how many were used.
 1. Standardise: drop constant columns, centre and scale every other column to unit
    variance (the model then divides by one overall scale).
 2. Capacity: start at ``latent_dim`` (``"auto"``: min(16, D)). Train one MaskAAE per
@@ -36,7 +41,12 @@ a capacity train as one stacked model (:mod:`latentdim.training`), on ``device``
 against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``, at
 most 5000 points: the default ``DANCo()`` calibration pulls high estimates toward
 12; its calibration table stops at 100 candidate dimensions, so D = min(D, 100)) and
-local PCA (``fit_pw``, 100 neighbours, mean of the pointwise estimates).
+local PCA (``fit_pw``, 100 neighbours, mean of the pointwise estimates). The band
+reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample, stated in its
+output): its k-NN searches grow as N^2 D, and lPCA's as N times a 100-point SVD.
+
+Memory: the peak for a 200 000 x 784 float32 input is measured by
+``bench/estimate_memory.py`` (``bench/results/estimate_memory.txt``).
 """
 
 from __future__ import annotations
@@ -57,7 +67,17 @@ from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads, worker_pool
 from latentdim.training import TrainConfig, resolve_device
 
-MAX_BAND_POINTS = 5000
+MAX_BAND_POINTS = 5000  # DANCoFit's
+MAX_BAND_ROWS = 10_000
+MAX_ROWS = 50_000
+
+
+def subsample_rows(x: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """``x`` itself when it has at most ``rows`` rows, else that many random rows of it
+    (in their original order)."""
+    if x.shape[0] <= rows:
+        return x
+    return x[np.sort(rng.choice(x.shape[0], rows, replace=False))]
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +138,8 @@ class MaskAAEDimension(BaseEstimator):
     ``capacities_`` ({m: per-seed counts} of every capacity tried), ``mask_``,
     ``saturated_`` (the mask kept (almost) every dim at capacity D), ``model_`` (a
     trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data),
-    ``columns_`` (the non-constant columns used), ``n_features_in_``.
+    ``columns_`` (the non-constant columns used), ``rows_`` (rows in X), ``rows_used_`` (rows trained on: all,
+    or a random ``max_rows`` of them), ``n_features_in_``.
     """
 
     def __init__(
@@ -132,6 +153,7 @@ class MaskAAEDimension(BaseEstimator):
         n_jobs: int = 1,
         random_state=0,
         device: str = "auto",
+        max_rows: int = MAX_ROWS,
     ):
         self.latent_dim = latent_dim
         self.seeds = seeds
@@ -142,10 +164,14 @@ class MaskAAEDimension(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.device = device
+        self.max_rows = max_rows
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self.rows_ = X.shape[0]
         self._check_params()
+        X = subsample_rows(X, self.max_rows, np.random.default_rng(self._seeds()[0]))
+        self.rows_used_ = X.shape[0]
         xs, self.columns_ = standardise(X)
         d = xs.shape[1]
         m = min(16, d) if self.latent_dim == "auto" else min(int(self.latent_dim), d)
@@ -178,7 +204,7 @@ class MaskAAEDimension(BaseEstimator):
         auto = isinstance(self.latent_dim, str) and self.latent_dim == "auto"
         if not auto and not (isinstance(self.latent_dim, (int, np.integer)) and self.latent_dim >= 1):
             raise ValueError(f"latent_dim must be 'auto' or an integer >= 1, got {self.latent_dim!r}")
-        for name in ("seeds", "steps", "n_jobs"):
+        for name in ("seeds", "steps", "n_jobs", "max_rows"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -211,6 +237,8 @@ class MaskAAEDimension(BaseEstimator):
             "saturated": self.saturated_,
             "capacities": {str(m): c for m, c in self.capacities_.items()},
             "mask": self.mask_.tolist(),
+            "rows_used": self.rows_used_,
+            "rows": self.rows_,
         }
 
 
@@ -248,14 +276,18 @@ def _lpca(x, rng):
 BASELINES = {"TwoNN": _twonn, "MLE": _mle, "DANCoFit": _danco_fit, "lPCA": _lpca}
 
 
-def classical_band(x: np.ndarray, names=tuple(BASELINES), seed: int = 0) -> dict[str, dict]:
-    """Each classical estimate of ``x`` (standardised as for MaskAAE), with its run time."""
+def classical_band(
+    x: np.ndarray, names=tuple(BASELINES), seed: int = 0, max_rows: int = MAX_BAND_ROWS
+) -> dict[str, dict]:
+    """Each classical estimate of ``x`` (standardised as for MaskAAE; at most
+    ``max_rows`` random rows of it), with its run time and the rows it read."""
     try:
         import skdim  # noqa: F401
     except ImportError:
         raise LatentdimError("the classical band needs: pip install 'latentdim[baselines]'") from None
     from threadpoolctl import threadpool_limits
 
+    x = subsample_rows(x, max_rows, np.random.default_rng(seed))
     xs, _ = standardise(x)
     xs = xs.astype(np.float64)
     out = {}
@@ -265,5 +297,6 @@ def classical_band(x: np.ndarray, names=tuple(BASELINES), seed: int = 0) -> dict
             rng = np.random.default_rng(seed)
             start = time.perf_counter()
             value = float(BASELINES[name](xs, rng))
-            out[name] = {"dimension": value, "seconds": time.perf_counter() - start}
+            rows = min(xs.shape[0], MAX_BAND_POINTS) if name == "DANCoFit" else xs.shape[0]
+            out[name] = {"dimension": value, "seconds": time.perf_counter() - start, "rows": rows}
     return out

@@ -92,6 +92,35 @@ def test_estimate_cli_json(tmp_path):
     assert set(out["baselines"]) == {"TwoNN", "MLE", "DANCoFit", "lPCA"}
 
 
+def test_large_inputs_are_subsampled_and_say_so(tmp_path):
+    x = make_dataset(2, 8, samples=900, seed=0).x
+    est = MaskAAEDimension(latent_dim=4, max_rows=300, **FAST).fit(x)
+    assert (est.rows_, est.rows_used_) == (900, 300)
+    assert est.result()["rows_used"] == 300
+    again = MaskAAEDimension(latent_dim=4, max_rows=300, **FAST).fit(x)
+    np.testing.assert_array_equal(again.mask_, est.mask_)  # the subsample is random_state's
+    band = classical_band(x, names=("TwoNN", "DANCoFit"), max_rows=400)
+    assert band["TwoNN"]["rows"] == 400
+    np.save(tmp_path / "x.npy", x)
+    args = [
+        "estimate",
+        str(tmp_path / "x.npy"),
+        "--steps",
+        "10",
+        "--seeds",
+        "1",
+        "-j",
+        "1",
+        "--max-rows",
+        "300",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "trained on 300 of the 900 rows (a random subsample; --max-rows)" in result.stdout
+    result = CliRunner().invoke(cli, [*args[:-1], "0"])
+    assert result.exit_code == 2 and "max_rows must be an integer >= 1" in result.output
+
+
 def test_estimate_cli_text_on_bundled_digits():
     result = CliRunner().invoke(
         cli, ["estimate", "--sklearn", "digits", "--steps", "10", "--seeds", "1", "--no-baselines"]
