@@ -57,10 +57,13 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
-def measure(command: list[str], env: dict) -> tuple[int, float, str]:
-    """(peak summed RSS in bytes, wall seconds, stdout) of ``command``."""
+def measure(command: list[str], env: dict, tree: str) -> tuple[int, float, str]:
+    """(peak summed RSS in bytes, wall seconds, stdout) of ``command`` run in ``tree``
+    (``python -m`` puts the working folder first on the path)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command, env=env, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
     reader.start()
@@ -110,7 +113,7 @@ def main() -> None:
         results = {}
         for label, tree, command in runs:
             env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": tree}
-            peak, wall, out = measure(command, env)
+            peak, wall, out = measure(command, env, tree)
             results[label] = peak
             print(f"{label}: peak {peak / 2**30:.2f} GiB ({peak / size:.1f}x the input), {wall:.0f} s")
             for line in out.strip().splitlines():
