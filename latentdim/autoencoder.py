@@ -17,10 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentdim import metrics
 from latentdim.errors import LatentdimError
 from latentdim.nets import mlp, reset_parameters
 
 Losses = dict[str, torch.Tensor]
+LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.vae)
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ class ModelConfig:
     synthetic run (d = 128) take seconds to a minute on one core; the critic sees only
     m <= ~64 inputs and runs 5 times per iteration, so it is kept narrower. The MNIST
     nets of the MaskAAE paper (4 x 1024) are far more than such data needs.
-    ``penalty`` is the WAE-MMD weight lambda (default 10) or the WAE-GAN adversarial
-    weight (default 1); MaskAAE's weights are fixed by its recipe.
+    ``penalty`` is the WAE-MMD weight lambda (default 10), the WAE-GAN adversarial
+    weight (default 1) or the VAE's beta (default 1); MaskAAE's weights are fixed by its
+    recipe. ``likelihood`` is the VAE family's decoder (:data:`LIKELIHOODS`; None: the
+    model's default); other models take none.
     """
 
     model: str
@@ -44,6 +48,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (256, 256)
     critic_hidden: tuple[int, ...] = (128, 128)
     penalty: float | None = None
+    likelihood: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -56,6 +61,10 @@ class ModelConfig:
             raise LatentdimError("hidden widths must be >= 1")
         if self.penalty is not None and not self.penalty >= 0:
             raise LatentdimError(f"penalty must be >= 0, got {self.penalty}")
+        if self.likelihood is not None and self.likelihood not in LIKELIHOODS:
+            raise LatentdimError(
+                f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +120,7 @@ class AutoEncoder(nn.Module):
 
     name: ClassVar[str]
     default_penalty: ClassVar[float | None] = None
+    likelihoods: ClassVar[tuple[str, ...]] = ()  # decoder likelihoods the model offers
 
     def __init__(
         self, config: ModelConfig, generators: torch.Generator | Sequence[torch.Generator] | None = None
@@ -125,6 +135,9 @@ class AutoEncoder(nn.Module):
         self.generators = list(generators)
         if not self.generators:
             raise LatentdimError("a stack needs at least one member")
+        if config.likelihood is not None and config.likelihood not in self.likelihoods:
+            offered = f"choose from {', '.join(self.likelihoods)}" if self.likelihoods else "it has none"
+            raise LatentdimError(f"{self.name} has no likelihood {config.likelihood!r}: {offered}")
         self.config = config
         k, d, m = self.stack, config.data_dim, config.latent_dim
         self.encoder = mlp([d, *config.hidden, m], k)
@@ -217,9 +230,17 @@ class AutoEncoder(nn.Module):
         """(K, num, m) draws from N(0, I_m)."""
         return self.draw(torch.randn, num, self.config.latent_dim)
 
+    def codes(self, xn: torch.Tensor) -> torch.Tensor:
+        """The code of each row, (K, N, m): E(x); for a stochastic encoder, the mean of q(z|x)."""
+        return self.encoder(xn)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean in normalised data units, (K, N, d): G(z)."""
+        return self.decoder(z)
+
     def recon_error(self, xn: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Per member, the mean squared error per coordinate of G(mask * E(x)) against x."""
-        return (self.decoder(self.masked(codes)) - xn).pow(2).mean(dim=(1, 2))
+        return (self.decode(self.masked(codes)) - xn).pow(2).mean(dim=(1, 2))
 
     # -- public API of one model, data units --------------------------------------
     def _one(self) -> None:
@@ -232,13 +253,13 @@ class AutoEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Codes E(x) (before any mask) of data ``x``."""
-        return self.encoder(self._rows(x))[0].cpu().numpy()
+        """Codes E(x) (before any mask; the posterior mean for a VAE) of data ``x``."""
+        return self.codes(self._rows(x))[0].cpu().numpy()
 
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         xn = self._rows(x)
-        return self.denormalise(self.decoder(self.masked(self.encoder(xn))))[0].cpu().numpy()
+        return self.denormalise(self.decode(self.masked(self.codes(xn))))[0].cpu().numpy()
 
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None) -> np.ndarray:
@@ -247,12 +268,18 @@ class AutoEncoder(nn.Module):
         self._one()
         generator = generator or self.generators[0]
         p = torch.randn(num, self.config.latent_dim, generator=generator, device=generator.device)
-        return self.denormalise(self.decoder(self.masked(p.to(self.device)[None])))[0].cpu().numpy()
+        return self.denormalise(self.decode(self.masked(p.to(self.device)[None])))[0].cpu().numpy()
 
     def mask_values(self) -> np.ndarray | None:
         """The mask of one model as an array (m,), or None."""
         mask = self.latent_mask()
         return None if mask is None else mask[0].detach().cpu().numpy()
+
+    def active_dims(self, codes: np.ndarray) -> np.ndarray:
+        """Indices of the latent dims the model uses, given the codes of held-out rows:
+        the mask's active dims (alpha >= 0.1), or every dim for a model without one."""
+        mask = self.mask_values()
+        return np.arange(self.config.latent_dim) if mask is None else metrics.active_dims(mask)
 
     # -- training -----------------------------------------------------------------
     def make_steps(self, total_steps: int) -> list[Step]:

@@ -16,7 +16,7 @@ import click
 import numpy as np
 import torch
 
-from latentdim.autoencoder import ModelConfig
+from latentdim.autoencoder import LIKELIHOODS, ModelConfig
 from latentdim.data import check_matrix, read_matrix
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, reading
@@ -138,7 +138,14 @@ DEVICE_OPTION = click.option(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--hidden", callback=_widths, help="Encoder hidden widths, e.g. 256,256 (decoder mirrors).")
 @click.option("--critic-hidden", callback=_widths, help="Latent critic hidden widths, e.g. 128,128.")
-@click.option("--penalty", type=float, help="WAE-MMD lambda [10] or WAE-GAN adversarial weight [1].")
+@click.option(
+    "--penalty", type=float, help="WAE-MMD lambda [10], WAE-GAN adversarial weight [1] or VAE beta [1]."
+)
+@click.option(
+    "--likelihood",
+    type=click.Choice(LIKELIHOODS),
+    help="VAE decoder: fixed unit variance [default], learned variance (Dai & Wipf) or bernoulli.",
+)
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option("--threads", type=int, help="torch threads [torch's default].")
 @DEVICE_OPTION
@@ -151,6 +158,7 @@ def train(
     hidden,
     critic_hidden,
     penalty,
+    likelihood,
     threads,
     device,
     output,
@@ -164,7 +172,9 @@ def train(
         raise LatentdimError(f"{output} exists; use --force to overwrite")
     x, truth = _read_training_data(data)
     shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
-    model_config = ModelConfig(model_name, latent_dim, x.shape[1], penalty=penalty, **shapes)
+    model_config = ModelConfig(
+        model_name, latent_dim, x.shape[1], penalty=penalty, likelihood=likelihood, **shapes
+    )
     train_config = TrainConfig(**train_options)
     if threads is not None:
         torch.set_num_threads(threads)

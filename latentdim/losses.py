@@ -1,6 +1,9 @@
-"""Loss math as pure torch functions: MMD with the IMQ kernel, WGAN-GP pieces."""
+"""Loss math as pure torch functions: MMD with the IMQ kernel, WGAN-GP pieces, and the
+VAE family's KL and decoder log-likelihoods."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -87,3 +90,32 @@ def wgan_gp_terms(
     out = critic(torch.cat([real, fake], dim=-2))
     wasserstein = out[..., :b, :].mean(dim=(-2, -1)) - out[..., b:, :].mean(dim=(-2, -1))
     return wasserstein, ((grad.norm(dim=-1) - 1.0) ** 2).mean(dim=-1)
+
+
+# -- the VAE family ------------------------------------------------------------------
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, diag exp(logvar)) || N(0, I)) = 1/2 sum_i (mean_i^2 + e^logvar_i - 1 -
+    logvar_i), summed over the last axis and averaged over the rows (axis -2): (B, m)
+    gives a scalar, (K, B, m) one value per member."""
+    return 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).sum(dim=-1).mean(dim=-1)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_gamma: torch.Tensor) -> torch.Tensor:
+    """-log N(x; mean, gamma I) = 1/2 sum_j [(x_j - mean_j)^2 / gamma + log gamma + log 2 pi],
+    summed over the last axis (D coordinates), averaged over the rows. ``log_gamma`` is
+    a scalar, or one per member (K,) for stacked (K, B, D) samples."""
+    log_gamma = torch.as_tensor(log_gamma, dtype=x.dtype, device=x.device)
+    if log_gamma.ndim == 1:
+        log_gamma = log_gamma[:, None, None]
+    per_coordinate = (x - mean).square() * torch.exp(-log_gamma) + log_gamma + LOG_2PI
+    return 0.5 * per_coordinate.sum(dim=-1).mean(dim=-1)
+
+
+def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """-log Bernoulli(x; sigmoid(logits)) = sum_j [softplus(l_j) - x_j l_j] (binary cross
+    entropy, x in [0, 1]), summed over the last axis, averaged over the rows."""
+    return (torch.nn.functional.softplus(logits) - x * logits).sum(dim=-1).mean(dim=-1)

@@ -78,9 +78,18 @@ def scaled_fid(generated: np.ndarray, real: np.ndarray) -> float:
     return frechet_distance_gaussians(*gaussian_fit(generated), mu_r, s_r) / float(np.trace(s_r))
 
 
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
 def active_dims(mask: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
     """Indices i with mask alpha_i >= threshold (MaskAAE's active latent dimensions)."""
     return np.flatnonzero(np.asarray(mask) >= threshold)
+
+
+def active_units(codes: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:
+    """Indices u with Cov_x(E[z_u | x]) > ``threshold`` (Burda et al. 2016): the latent
+    units whose posterior mean varies across the data; ``codes`` are those means (N, m)."""
+    return np.flatnonzero(np.asarray(codes, dtype=np.float64).var(axis=0) > threshold)
 
 
 def nac(codes: np.ndarray, active: np.ndarray | None = None) -> float:
@@ -133,9 +142,7 @@ def _ball_counts(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> 
     def reduce(block, start):
         return (block < radii[None, :]).sum(axis=1)
 
-    blocks = pairwise_distances_chunked(
-        points, centres, reduce_func=reduce, working_memory=WORKING_MEMORY_MB
-    )
+    blocks = pairwise_distances_chunked(points, centres, reduce_func=reduce, working_memory=WORKING_MEMORY_MB)
     return np.concatenate(list(blocks))
 
 
@@ -178,7 +185,9 @@ def _mean_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
     from sklearn.metrics import pairwise_distances_chunked
 
     blocks = pairwise_distances_chunked(
-        a, a if b is None else b, reduce_func=lambda block, start: block.sum(axis=1),
+        a,
+        a if b is None else b,
+        reduce_func=lambda block, start: block.sum(axis=1),
         working_memory=WORKING_MEMORY_MB,
     )
     total = float(np.concatenate(list(blocks)).sum())

@@ -112,7 +112,7 @@ def evaluate(
     trace = float(np.trace(metrics.gaussian_fit(real)[1]))
     codes = model.encode(real)
     mask = model.mask_values()
-    active = np.arange(model.config.latent_dim) if mask is None else metrics.active_dims(mask)
+    active = model.active_dims(codes)
     nac = metrics.nac(codes, active)
     reconstructed = model.reconstruct(real)
     result = {

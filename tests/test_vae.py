@@ -1,0 +1,131 @@
+"""The VAE family: its loss math against closed forms and torch.distributions, its three
+decoder likelihoods, active units, and the one-line errors around them."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from latentdim import make_dataset
+from latentdim.autoencoder import ModelConfig
+from latentdim.cli import cli
+from latentdim.errors import LatentdimError
+from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
+from latentdim.metrics import active_units
+from latentdim.models import build_model
+from latentdim.runs import fit, fit_stack
+from latentdim.training import TrainConfig
+
+SMALL = {"hidden": (32, 32)}
+
+
+def test_gaussian_kl_closed_form():
+    mean = torch.tensor([[0.5, -1.0], [0.0, 2.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, math.log(4.0)], [math.log(0.25), 0.0]], dtype=torch.float64)
+    per_row = [
+        0.5 * (0.25 + 1 - 1 - 0) + 0.5 * (1 + 4 - 1 - math.log(4)),
+        0.5 * (0.25 - 1 + math.log(4)) + 2.0,
+    ]
+    assert gaussian_kl(mean, logvar).item() == pytest.approx(np.mean(per_row), rel=1e-12)
+    assert gaussian_kl(torch.zeros(3, 5), torch.zeros(3, 5)).item() == 0.0
+    q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mean), torch.ones_like(mean))
+    reference = torch.distributions.kl_divergence(q, p).sum(-1).mean()
+    assert gaussian_kl(mean, logvar).item() == pytest.approx(reference.item(), rel=1e-12)
+    stacked = gaussian_kl(torch.stack([mean, 2 * mean]), torch.stack([logvar, logvar]))
+    assert stacked.shape == (2,) and stacked[0].item() == pytest.approx(reference.item(), rel=1e-12)
+
+
+def test_gaussian_nll_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    x, mean = torch.randn(2, 7, 5, generator=g, dtype=torch.float64).unbind(0)
+    for log_gamma in (0.0, -2.3, 1.1):
+        normal = torch.distributions.Normal(mean, math.exp(log_gamma / 2))
+        reference = -normal.log_prob(x).sum(-1).mean()
+        assert gaussian_nll(x, mean, torch.tensor(log_gamma, dtype=torch.float64)).item() == pytest.approx(
+            reference.item(), rel=1e-12
+        )
+    both = gaussian_nll(
+        torch.stack([x, x]), torch.stack([mean, mean]), torch.tensor([0.0, -2.3], dtype=torch.float64)
+    )
+    assert both.shape == (2,)
+    assert both[1].item() == pytest.approx(
+        gaussian_nll(x, mean, torch.tensor(-2.3, dtype=torch.float64)).item(), rel=1e-12
+    )
+
+
+def test_bernoulli_nll_is_binary_cross_entropy():
+    g = torch.Generator().manual_seed(1)
+    logits = 3 * torch.randn(6, 4, generator=g, dtype=torch.float64)
+    x = torch.rand(6, 4, generator=g, dtype=torch.float64)
+    reference = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / 6
+    assert bernoulli_nll(x, logits).item() == pytest.approx(reference.item(), rel=1e-12)
+    bits = (x > 0.5).double()
+    bern = torch.distributions.Bernoulli(logits=logits)
+    assert bernoulli_nll(bits, logits).item() == pytest.approx(-bern.log_prob(bits).sum(-1).mean().item())
+
+
+def test_active_units_count_the_posterior_means_that_vary():
+    rng = np.random.default_rng(0)
+    codes = np.column_stack([rng.normal(0, 1, 500), rng.normal(3, 0.05, 500), rng.normal(0, 0.2, 500)])
+    assert active_units(codes).tolist() == [0, 2]  # variances 1, 0.0025, 0.04 against 0.01
+
+
+@pytest.mark.parametrize("likelihood", ["learned", "bernoulli"])
+def test_a_stacked_member_is_its_lone_run(likelihood):
+    rows = [make_dataset(2, 8, samples=600, seed=s).x for s in (0, 1)]
+    if likelihood == "bernoulli":
+        rows = [1 / (1 + np.exp(-x)) for x in rows]
+    config = ModelConfig("vae", 3, likelihood=likelihood, **SMALL)
+    budgets = [TrainConfig(steps=30, batch_size=32, eval_samples=100, seed=s) for s in (0, 1)]
+    stacked = fit_stack(rows, config, budgets)
+    for x, budget, result in zip(rows, budgets, stacked, strict=True):
+        alone = fit(x, config, budget)
+        assert result.metrics == alone.metrics
+        assert result.history.rows == alone.history.rows
+
+
+def test_learned_gamma_falls_toward_the_reconstruction_error():
+    x = make_dataset(2, 16, samples=3000, seed=0).x
+    result = fit(
+        x, ModelConfig("vae", 4, likelihood="learned", **SMALL), TrainConfig(steps=1500, batch_size=64)
+    )
+    gamma = result.history.column("vae_gamma")
+    assert gamma[-1] < 0.1 * gamma[0]
+    mse = result.metrics["recon_mse"] / result.model.scale.item() ** 2  # in the model's units
+    assert 0.3 < gamma[-1] / mse < 3.0  # gamma = MSE at the optimum (Dai & Wipf)
+    assert result.metrics["active_dims"] <= 4
+
+
+def test_bernoulli_needs_data_in_the_unit_interval_and_generates_probabilities():
+    x = make_dataset(2, 8, samples=600, seed=0).x
+    config = ModelConfig("vae", 3, likelihood="bernoulli", **SMALL)
+    with pytest.raises(LatentdimError, match=r"needs data in \[0, 1\]"):
+        fit(x, config, TrainConfig(steps=5, batch_size=32, eval_samples=100))
+    probabilities = 1 / (1 + np.exp(-x))
+    result = fit(probabilities, config, TrainConfig(steps=20, batch_size=32, eval_samples=100))
+    points = result.model.sample(50, torch.Generator().manual_seed(0))
+    assert points.min() >= 0 and points.max() <= 1
+
+
+def test_likelihood_belongs_to_the_vae_family():
+    with pytest.raises(LatentdimError, match="wae-mmd has no likelihood 'learned': it has none"):
+        build_model(ModelConfig("wae-mmd", 2, 4, likelihood="learned"))
+    with pytest.raises(LatentdimError, match="unknown likelihood 'poisson'"):
+        ModelConfig("vae", 2, 4, likelihood="poisson")
+
+
+def test_cli_trains_a_learned_variance_vae(tmp_path):
+    make_dataset(2, 8, samples=600, seed=0).save(tmp_path / "d.npz")
+    args = ["train", str(tmp_path / "d.npz"), "--model", "vae", "-m", "3", "--steps", "30"]
+    args += ["--batch-size", "32", "--hidden", "16,16", "--eval-samples", "100", "-o", str(tmp_path / "run")]
+    result = CliRunner().invoke(cli, [*args, "--likelihood", "learned"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["likelihood"] == "learned"
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["active_dims"] <= 3
+    result = CliRunner().invoke(cli, [*args[:3], "wae-mmd", *args[4:], "--likelihood", "learned", "--force"])
+    assert result.exit_code == 2 and "wae-mmd has no likelihood" in result.output
