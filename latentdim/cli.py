@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from latentdim.autoencoder import LIKELIHOODS, ModelConfig
-from latentdim.data import check_matrix, read_matrix
+from latentdim.data import SKLEARN_DATA, check_matrix, read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
@@ -130,7 +130,13 @@ DEVICE_OPTION = click.option(
 
 
 @cli.command()
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--sklearn",
+    "bundled",
+    type=click.Choice(list(SKLEARN_DATA)),
+    help="Train on a dataset bundled with scikit-learn (digits: 8 x 8 images in [0, 1]) instead of DATA.",
+)
 @click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model family.")
 @click.option("--latent-dim", "-m", required=True, type=int, help="Latent capacity m.")
 @click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Training iterations.")
@@ -153,6 +159,7 @@ DEVICE_OPTION = click.option(
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 def train(
     data,
+    bundled,
     model_name,
     latent_dim,
     hidden,
@@ -165,12 +172,15 @@ def train(
     force,
     **train_options,
 ):
-    """Train a model on DATA (.npz from make-data, .npy or .csv) and evaluate it."""
+    """Train a model on DATA (.npz from make-data, .npy, .npz, .csv, or MNIST-format IDX
+    images) or a bundled scikit-learn dataset, and evaluate it."""
     from latentdim.runs import fit, save_run
 
+    if (data is None) == (bundled is None):
+        raise LatentdimError("give a DATA file or --sklearn NAME (one of them)")
     if Path(output).exists() and not force:
         raise LatentdimError(f"{output} exists; use --force to overwrite")
-    x, truth = _read_training_data(data)
+    x, truth = _read_training_data(data) if data else (sklearn_data(bundled), None)
     shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
     model_config = ModelConfig(
         model_name, latent_dim, x.shape[1], penalty=penalty, likelihood=likelihood, **shapes
@@ -179,7 +189,7 @@ def train(
     if threads is not None:
         torch.set_num_threads(threads)
     result = fit(x, model_config, train_config, truth, device)
-    result.config["data"]["path"] = str(data)
+    result.config["data"]["path" if data else "sklearn"] = str(data) if data else bundled
     save_run(result, output, force=force)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
@@ -463,21 +473,6 @@ def _against(out: Path, reference: Path) -> None:
 
 
 # --sklearn NAME: the sklearn.datasets loader of each bundled dataset
-SKLEARN_DATA = {
-    "digits": "load_digits",
-    "iris": "load_iris",
-    "wine": "load_wine",
-    "breast-cancer": "load_breast_cancer",
-    "diabetes": "load_diabetes",
-}
-
-
-def _sklearn_data(name: str) -> np.ndarray:
-    from sklearn import datasets
-
-    return getattr(datasets, SKLEARN_DATA[name])().data
-
-
 def _baselines(x: np.ndarray) -> dict:
     from latentdim.estimate import classical_band
 
@@ -528,7 +523,7 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
         except ValueError:
             raise LatentdimError(f"--latent-dim must be an integer or auto, got {latent_dim!r}") from None
     name = file if file else f"sklearn {bundled}"
-    x = read_matrix(file) if file else check_matrix(_sklearn_data(bundled), name)
+    x = read_matrix(file) if file else sklearn_data(bundled)
     device = str(resolve_device(device))
     jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
     estimator = MaskAAEDimension(

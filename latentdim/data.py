@@ -1,8 +1,11 @@
-"""Reading a data matrix (rows are points) from .npy, .npz or .csv, with validation."""
+"""Reading a data matrix (rows are points) from .npy, .npz or .csv, from the images of
+MNIST-family files (IDX, gzipped or not, and the ``x_train`` / ``x_test`` .npz layout),
+or from a dataset bundled with scikit-learn; with validation. Nothing is downloaded."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from pathlib import Path
 
@@ -53,6 +56,8 @@ def _read_npz(path: Path) -> np.ndarray:
         arrays = [name for name in archive.files if f"{name}.npy" in members]  # not other files
         if "x" in arrays:
             return archive["x"]
+        if "x_train" in arrays:  # the keras MNIST-family layout: the training images
+            return _image_rows(archive["x_train"], f"{path} (x_train)")
         if len(arrays) == 1:
             return archive[arrays[0]]
         if not arrays:
@@ -60,16 +65,88 @@ def _read_npz(path: Path) -> np.ndarray:
         raise LatentdimError(f"{path}: no array named 'x' among {', '.join(arrays)}")
 
 
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def is_idx(path: Path) -> bool:
+    """An IDX file by its name, as MNIST-family files are named: ``*-idx3-ubyte[.gz]``."""
+    name = path.name.lower().removesuffix(".gz")
+    return "idx" in name and name.endswith("ubyte")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """The images of an IDX file (LeCun's MNIST format; gzipped when named ``.gz``) as
+    rows of pixels, unsigned bytes scaled to [0, 1]: two zero bytes, a type code, the
+    number of dimensions, each dimension as a big-endian int32, then the values."""
+    path = Path(path)
+    with reading(str(path)):
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES:
+        raise LatentdimError(f"{path}: not an IDX file (wrong magic bytes {raw[:4]!r})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim < 1 or len(raw) < header:
+        raise LatentdimError(f"{path}: IDX header is truncated or declares {ndim} dimensions")
+    shape = tuple(int(v) for v in np.frombuffer(raw[4:header], dtype=">u4"))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise LatentdimError(
+            f"{path}: IDX header declares {shape}, {expected} bytes, but {len(raw) - header} follow"
+        )
+    if ndim == 1:
+        raise LatentdimError(f"{path}: holds {shape[0]} labels (1-D), not images")
+    return _image_rows(np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape), str(path))
+
+
+def _image_rows(images: np.ndarray, name: str) -> np.ndarray:
+    """(N, ...) images as (N, pixels) rows; unsigned bytes scaled to [0, 1]."""
+    if images.ndim < 2:
+        raise LatentdimError(f"{name}: expected images (N, height, width), got shape {images.shape}")
+    rows = images.reshape(images.shape[0], -1)
+    return rows.astype(np.float32) / 255.0 if rows.dtype == np.uint8 else rows
+
+
+SKLEARN_DATA = {  # name -> (loader in sklearn.datasets, the scale that maps it to [0, 1] or None)
+    "digits": ("load_digits", 16.0),
+    "iris": ("load_iris", None),
+    "wine": ("load_wine", None),
+    "breast-cancer": ("load_breast_cancer", None),
+    "diabetes": ("load_diabetes", None),
+}
+
+
+def sklearn_data(name: str) -> np.ndarray:
+    """A dataset that ships with scikit-learn (no download). Images come scaled to
+    [0, 1]: ``digits`` is 1797 8 x 8 images, 64 pixels valued 0..16, divided by 16."""
+    from sklearn import datasets
+
+    if name not in SKLEARN_DATA:
+        raise LatentdimError(f"unknown scikit-learn dataset {name!r}; choose from {', '.join(SKLEARN_DATA)}")
+    loader, scale = SKLEARN_DATA[name]
+    x = getattr(datasets, loader)().data
+    return check_matrix(x / scale if scale else x, f"sklearn {name}")
+
+
 _READERS = {".npy": lambda p: np.load(p, allow_pickle=False), ".npz": _read_npz, ".csv": _read_csv}
 
 
 def read_matrix(path: str | os.PathLike) -> np.ndarray:
-    """The data matrix in ``path`` as float32, N x D: .npy, .npz (array ``x``, or the
-    only array) or .csv (header optional). Rejects NaN/inf and fewer than 2 rows or columns."""
+    """The data matrix in ``path`` as float32, N x D: .npy, .npz (array ``x``, the
+    training images ``x_train`` of the MNIST-family layout, or the only array), .csv
+    (header optional) or IDX images (:func:`read_idx`). Images become rows of pixels in
+    [0, 1]. Rejects NaN/inf and fewer than 2 rows or columns."""
     path = Path(path)
+    if is_idx(path):
+        return check_matrix(read_idx(path), str(path))
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise LatentdimError(f"{path}: unknown file type {path.suffix!r}; use .npy, .npz or .csv")
+        raise LatentdimError(
+            f"{path}: unknown file type {path.suffix!r}; "
+            "use .npy, .npz, .csv or an IDX file (*-idx3-ubyte[.gz])"
+        )
     if path.suffix.lower() in _MAGIC:
         check_magic(path)
     with reading(str(path)):

@@ -5,6 +5,7 @@ cases cover foreign files, and the CLI turns each into one line and exit 2."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import zipfile
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_images import idx_bytes
 
 from latentdim import data, runs, studies, synthetic
 from latentdim.autoencoder import ModelConfig
@@ -54,6 +56,10 @@ def valid(tmp_path_factory) -> Path:
     (root / "m.csv").write_text("a,b,c\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in x))
     dataset = synthetic.make_dataset(2, 4, samples=200, seed=0)
     dataset.save(root / "ds.npz")
+    images = np.random.default_rng(1).integers(0, 256, size=(12, 4, 3), dtype=np.uint8)
+    (root / "images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (root / "images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
+    np.savez(root / "keras.npz", x_train=images, y_train=np.zeros(12))
     (root / "r.toml").write_text(RECIPE)
     (root / "s.toml").write_text(STUDY)
     (root / "records.jsonl").write_text("".join(json.dumps(_record(i)) + "\n" for i in range(2)))
@@ -70,6 +76,9 @@ READERS = {
     "m.npy": data.read_matrix,
     "m.npz": data.read_matrix,
     "m.csv": data.read_matrix,
+    "images-idx3-ubyte": data.read_matrix,
+    "images-idx3-ubyte.gz": data.read_matrix,
+    "keras.npz": data.read_matrix,
     "ds.npz": synthetic.load_dataset,
     "r.toml": synthetic.spec_from_recipe,
     "s.toml": studies.load_study,
