@@ -189,7 +189,7 @@ def compare(yours: list[dict], reference: list[dict]) -> Comparison:
 
     for metric, section, digits, wanted in (
         ("active_dims", "active dims of the masked models", 1, lambda g: g.masked),
-        ("nac", "NAC at m > n (Table 2)", 3, lambda g: g.m > g.n),
+        ("nac", "NAC at m > n (Table 2)", 3, lambda g: g.n is None or g.m > g.n),
     ):
         sds = {}
         for key in order:

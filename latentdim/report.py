@@ -76,6 +76,10 @@ class Optimum:
     metric: str = "scaled_fid"
 
 
+def _true_n(n: int | None) -> str:
+    return "n unknown" if n is None else f"n = {n}"
+
+
 def _dataset_key(dataset: str, n: int | None) -> tuple:
     """Sort key: datasets by true n (unknown last), then by name."""
     return (n is None, n or 0, dataset)
@@ -171,7 +175,7 @@ def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     for dataset, n, m in sorted(
         {(g.dataset, g.n, g.m) for g in gs}, key=lambda k: (_dataset_key(k[0], k[1]), k[2])
     ):
-        if m <= n or not any((dataset, p, m) in index for p in plain):
+        if (n is not None and m <= n) or not any((dataset, p, m) in index for p in plain):
             continue
         if not any((dataset, k, m) in index for k in masked):
             continue
@@ -304,12 +308,14 @@ def _draw(gs: list[Group], base: Path, title: str, with_active: bool) -> list[Pa
                     if mg[0].masked:
                         _errorbars(ax, mg, "active_dims", f"{model} active dims", "s", color=colours[model])
                 ax.plot(ms, ms, color="black", lw=1, ls=":", label="y = m")
-                ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
+                if n is not None:
+                    ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
                 ax.set(ylabel="active latent dims", title="active dims")
             else:
                 _metric_panel(ax, family, keys, models, colours)
-            ax.axvline(n, color="grey", ls="--", lw=1)
-            ax.set_xlabel(f"latent capacity m ({dataset}, n = {n})")
+            if n is not None:
+                ax.axvline(n, color="grey", ls="--", lw=1)
+            ax.set_xlabel(f"latent capacity m ({dataset}, {_true_n(n)})")
             _m_ticks(ax, ms)
             ax.legend(fontsize=7)
     try:
@@ -381,11 +387,12 @@ def figure_budget(rows: list[dict], base: Path) -> list[Path]:
             means, sds = [r["active_dims_mean"] for r in line], [r["active_dims_sd"] for r in line]
             label = f"{model} m = {m}"
             ax.errorbar([r["steps"] for r in line], means, yerr=sds, marker="s", ms=4, capsize=3, label=label)
-        ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
+        if n is not None:
+            ax.axhline(n, color="tab:red", lw=1, ls="--", label=f"y = n = {n}")
         steps = sorted({r["steps"] for r in mine})
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [str(s) for s in steps])
-        ax.set(xlabel="training iterations", ylabel="active latent dims", title=f"{dataset} (n = {n})")
+        ax.set(xlabel="training iterations", ylabel="active latent dims", title=f"{dataset} ({_true_n(n)})")
         ax.legend(fontsize=8)
     fig.suptitle("Active dims against the training budget (mean ± sd over seeds)", fontsize=10)
     try:
@@ -430,7 +437,7 @@ class Report:
             lines.append(f"optimal m ({best} of mean {label}; 95 % bootstrap interval over seeds):")
             for o in chosen:
                 lines.append(
-                    f"  {o.dataset} (n = {o.n})  {o.model:10s} m* = {o.m:3d}  [{o.low}, {o.high}]"
+                    f"  {o.dataset} ({_true_n(o.n)})  {o.model:10s} m* = {o.m:3d}  [{o.low}, {o.high}]"
                     f"  ({o.seeds} seed{'s' * (o.seeds > 1)})"
                 )
         return "\n".join(lines)

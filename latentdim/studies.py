@@ -57,8 +57,9 @@ import numpy as np
 import torch
 
 from latentdim.autoencoder import ModelConfig
+from latentdim.data import read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
-from latentdim.files import canonical_json, config_hash, json_lines, reading, versions
+from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays, versions
 from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
 from latentdim.training import DivergenceError, TrainConfig
@@ -88,8 +89,9 @@ class Cell:
         return config_hash(asdict(self))
 
     @property
-    def true_dim(self) -> int:
-        return int(self.data["n"])
+    def true_dim(self) -> int | None:
+        """The data's true latent dimension n (synthetic data), or None (real data)."""
+        return int(self.data["n"]) if "n" in self.data else None
 
     def label(self) -> str:
         return f"{self.dataset} {self.model} m={self.latent_dim} seed#{self.replicate}"
@@ -230,16 +232,21 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
     latent_dims = _grid(spec["latent_dims"], where)
     datasets, grids = {}, {}
     for entry in spec["datasets"]:
+        grid = None
         if isinstance(entry, dict):
             entry = dict(entry)
             grid = entry.pop("latent_dims", None)
-            table = _table(entry, {"recipe"}, f"{where}: dataset {entry}")
-            if "recipe" not in table:
-                raise LatentdimError(f"{where}: a dataset table needs a 'recipe' key")
-            entry = table["recipe"]
+            table = _table(entry, {"recipe", "sklearn", "path", "name"}, f"{where}: dataset {entry}")
+            sources = [k for k in ("recipe", "sklearn", "path") if k in table]
+            if len(sources) != 1:
+                raise LatentdimError(f"{where}: a dataset table needs one of 'recipe', 'sklearn' or 'path'")
+            if sources != ["recipe"]:
+                name, data = _real_dataset(table, path.parent, where)
+            else:
+                name, data = _dataset(table["recipe"], path.parent, recipes, where)
+            name = str(table.get("name", name))
         else:
-            grid = None
-        name, data = _dataset(entry, path.parent, recipes, where)
+            name, data = _dataset(entry, path.parent, recipes, where)
         if name in datasets:
             raise LatentdimError(f"{where}: dataset {name!r} appears twice")
         datasets[name] = data
@@ -302,6 +309,37 @@ def _dataset(entry, study_dir: Path, recipes: Path, where: str) -> tuple[str, di
         raise LatentdimError(f"{where}: no recipe {entry!r} (looked for {recipes / (entry + '.toml')})")
     spec: SyntheticSpec = spec_from_recipe(recipe)
     return Path(entry).stem, spec.to_dict()
+
+
+def _real_dataset(table: dict, study_dir: Path, where: str) -> tuple[str, dict]:
+    """(name, cell data) of a dataset of unknown n: ``sklearn = "digits"`` (bundled with
+    scikit-learn) or ``path = "..."`` (a matrix or MNIST-format file, relative to the
+    study's folder). A file's cells carry its absolute path and its SHA-256, so a cell
+    whose file has changed since it was planned fails rather than mixing data."""
+    if "sklearn" in table:
+        name = str(table["sklearn"])
+        x = sklearn_data(name)
+        return name, {"sklearn": name, "shape": list(x.shape)}
+    file = (study_dir / str(table["path"])).resolve()
+    x = read_matrix(file)
+    return file.name.split(".")[0], {"file": str(file), "sha256": sha256_arrays(x), "shape": list(x.shape)}
+
+
+def cell_data(data: dict) -> tuple[np.ndarray, object | None]:
+    """The rows of a cell's dataset and its ground truth (synthetic data), or None."""
+    from latentdim.runs import GroundTruth
+
+    if "sklearn" in data:
+        return sklearn_data(data["sklearn"]), None
+    if "file" in data:
+        x = read_matrix(data["file"])
+        if sha256_arrays(x) != data["sha256"]:
+            raise LatentdimError(
+                f"{data['file']} has changed since the study was planned (its SHA-256 differs)"
+            )
+        return x, None
+    dataset = _synthetic_dataset(canonical_json(data))
+    return dataset.x, GroundTruth.of(dataset)
 
 
 def _model(entry, defaults: dict, where: str) -> tuple[str, dict, dict]:
@@ -375,9 +413,9 @@ MAX_STACK = {"cpu": 32, "cuda": 256}
 def stack_key(cell: Cell) -> str:
     """Cells with equal keys can train as one stack: the same data shape, model and
     config, capacity m, budget and threads (datasets and seeds may differ)."""
-    spec = SyntheticSpec(**cell.data)
+    shape = cell.data["shape"] if "shape" in cell.data else [cell.data["samples"], cell.data["d"]]
     same = {k: v for k, v in asdict(cell).items() if k not in ("dataset", "data", "replicate", "seed")}
-    return canonical_json({"shape": [spec.samples, spec.d], **same})
+    return canonical_json({"shape": shape, **same})
 
 
 def plan_stacks(
@@ -428,7 +466,7 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
     error, so one diverging cell fails alone and does not stop a sweep; an error that
     stops the whole stack's training fails each of its cells.
     """
-    from latentdim.runs import GroundTruth, fit_stack
+    from latentdim.runs import fit_stack
 
     if len({stack_key(c) for c in cells}) != 1:
         raise LatentdimError("the cells of a stack must share data shape, model, m and budget")
@@ -436,15 +474,9 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
     train_configs = [TrainConfig(**cell.train, seed=cell.seed) for cell in cells]
     try:
         with torch_threads(cells[0].threads):
-            datasets = [_synthetic_dataset(canonical_json(cell.data)) for cell in cells]
+            xs, truths = zip(*(cell_data(cell.data) for cell in cells), strict=True)
             model_config = ModelConfig(latent_dim=cells[0].latent_dim, **cells[0].model_config)
-            outcomes = fit_stack(
-                [d.x for d in datasets],
-                model_config,
-                train_configs,
-                [GroundTruth.of(d) for d in datasets],
-                device,
-            )
+            outcomes = fit_stack(list(xs), model_config, train_configs, list(truths), device)
     except Exception as exc:
         outcomes = [exc] * len(cells)
     wall = time.perf_counter() - start

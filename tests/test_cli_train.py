@@ -44,7 +44,7 @@ def test_train_writes_run_then_sample(data_file, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "vae", "-m", 2], "'vae' is not one of"),
+        (["--model", "vqvae", "-m", 2], "'vqvae' is not one of"),
         (["--model", "wae-mmd", "-m", 0], "latent dimension must be >= 1"),
         (["--model", "wae-mmd", "-m", 2, "--steps", 0], "steps must be >= 1"),
         (["--model", "wae-mmd", "-m", 2, "--batch-size", 100000], "batch size 100000 exceeds"),

@@ -23,7 +23,7 @@ def _sweep(path, out, jobs=1):
 
 
 def test_a_second_sweep_of_one_folder_refuses_until_the_holder_dies(tmp_path):
-    path = write_study(tmp_path, steps=150)
+    path = write_study(tmp_path, steps=300)
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     holder = subprocess.Popen(_sweep(path, out), start_new_session=True, env=env, stderr=subprocess.PIPE)

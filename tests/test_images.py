@@ -85,3 +85,44 @@ def test_a_run_on_a_users_mnist_file_works_end_to_end(tmp_path):
         cli, ["train", str(tmp_path / "x.npy"), "--sklearn", "digits", *common, "-o", "r"]
     )
     assert both.exit_code == 2 and "one of them" in both.output
+
+
+def test_a_study_sweeps_and_reports_bundled_and_file_datasets(tmp_path):
+    from latentdim.report import report
+    from latentdim.studies import load_study
+    from latentdim.sweep import RecordStore, sweep
+
+    np.save(tmp_path / "mine.npy", np.random.default_rng(2).normal(size=(300, 5)).astype(np.float32))
+    (tmp_path / "real.toml").write_text(
+        """
+name = "real"
+datasets = [{sklearn = "digits", latent_dims = [2, 4]}, {path = "mine.npy", name = "mine"}]
+models = ["wae-mmd", {model = "vae", likelihood = "learned", label = "vae learned"}]
+latent_dims = [2]
+[train]
+steps = 20
+batch_size = 32
+eval_samples = 60
+[model]
+hidden = [16]
+critic_hidden = [8]
+"""
+    )
+    study = load_study(tmp_path / "real.toml")
+    assert study.datasets["digits"] == {"sklearn": "digits", "shape": [1797, 64]}
+    assert study.datasets["mine"]["shape"] == [300, 5] and study.datasets["mine"]["file"].endswith("mine.npy")
+    summary = sweep(study, tmp_path / "out", jobs=1)
+    assert (summary.ran, summary.ok) == (6, 6)
+    records = RecordStore(tmp_path / "out" / "records.jsonl").load()
+    assert {r["n"] for r in records.values()} == {None}
+    assert not any("latent_recovery" in r["metrics"] for r in records.values())  # no ground truth here
+    made = report(tmp_path / "out")
+    assert (tmp_path / "out" / "fig2.png").exists() and made.ok == 6
+    np.save(tmp_path / "mine.npy", np.zeros((300, 5), dtype=np.float32) + np.arange(5))
+    changed = sweep(study, tmp_path / "again", jobs=1)
+    failed = [
+        r for r in RecordStore(tmp_path / "again" / "records.jsonl").load().values() if r["dataset"] == "mine"
+    ]
+    assert changed.failed == 2 and all(
+        "has changed since the study was planned" in r["error"]["message"] for r in failed
+    )
