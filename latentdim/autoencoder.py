@@ -230,6 +230,11 @@ class AutoEncoder(nn.Module):
         """(K, num, m) draws from N(0, I_m)."""
         return self.draw(torch.randn, num, self.config.latent_dim)
 
+    def prior_map(self, u: torch.Tensor) -> torch.Tensor:
+        """The latent point a prior draw ``u`` generates from: ``u`` itself; a model
+        with a learned prior (a second stage, a generator) maps it."""
+        return u
+
     def codes(self, xn: torch.Tensor) -> torch.Tensor:
         """The code of each row, (K, N, m): E(x); for a stochastic encoder, the mean of q(z|x)."""
         return self.encoder(xn)
@@ -263,12 +268,13 @@ class AutoEncoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None) -> np.ndarray:
-        """Generate ``num`` points: G(mask * p), p ~ N(0, I_m), in data units. The draws
-        come from ``generator`` (on its own device), else from the model's."""
+        """Generate ``num`` points: G(mask * prior_map(p)), p ~ N(0, I_m), in data units.
+        The draws come from ``generator`` (on its own device), else from the model's."""
         self._one()
         generator = generator or self.generators[0]
         p = torch.randn(num, self.config.latent_dim, generator=generator, device=generator.device)
-        return self.denormalise(self.decode(self.masked(p.to(self.device)[None])))[0].cpu().numpy()
+        z = self.prior_map(p.to(self.device)[None])
+        return self.denormalise(self.decode(self.masked(z)))[0].cpu().numpy()
 
     def mask_values(self) -> np.ndarray | None:
         """The mask of one model as an array (m,), or None."""

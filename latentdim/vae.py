@@ -104,3 +104,54 @@ class VAE(AutoEncoder):
 
     def active_dims(self, codes: np.ndarray) -> np.ndarray:
         return metrics.active_units(codes)
+
+
+class TwoStageVAE(VAE):
+    """2-Stage VAE (Dai & Wipf, ICLR 2019): a VAE on the data, then a second VAE on the
+    first one's codes, whose aggregate law q(z) is not N(0, I); generation goes
+    through both: u ~ N(0, I_m) -> z = G2(u) -> x = G1(z).
+
+    Stage 1 is the VAE above (default likelihood ``learned``, as in the paper); stage 2
+    is a learned-variance Gaussian VAE of the same latent size m and hidden widths,
+    trained on z ~ q1(z|x) of fresh minibatches (the stage-1 encoder is frozen by then,
+    and z carries no gradient into it). One training loop, one run directory: the
+    first half of the budget trains stage 1, the second half stage 2 (the paper trains
+    each to convergence, for as many epochs). Codes, NAC and active units are stage 1's.
+    """
+
+    name = "two-stage-vae"
+    default_likelihood = "learned"
+
+    def _build(self) -> None:
+        super()._build()
+        k, m, hidden = self.stack, self.config.latent_dim, self.config.hidden
+        self.encoder2 = mlp([m, *hidden, 2 * m], k)
+        self.decoder2 = mlp([m, *reversed(hidden), m], k)
+        self.register_buffer("log_gamma2", torch.zeros(k))
+        self.register_buffer("stage", torch.tensor(1))
+
+    def prior_map(self, u: torch.Tensor) -> torch.Tensor:
+        return self.decoder2(u)
+
+    def loss(self, xn: torch.Tensor) -> Losses:
+        zeros = torch.zeros(self.stack, device=xn.device, dtype=xn.dtype)
+        if int(self.stage) == 1:
+            first = super().loss(xn)
+            return {**first, "nll2": zeros, "kl2": zeros, "gamma2": zeros}
+        with torch.no_grad():
+            mean, logvar = self.posterior(xn)
+            z = mean + torch.exp(0.5 * logvar) * self.draw(torch.randn, xn.shape[1], self.config.latent_dim)
+        mean2, logvar2 = self.encoder2(z).chunk(2, dim=-1)
+        u = mean2 + torch.exp(0.5 * logvar2) * self.draw(torch.randn, xn.shape[1], self.config.latent_dim)
+        out = self.decoder2(u)
+        with torch.no_grad():
+            mse = (z - out).square().mean(dim=(1, 2))
+            self.log_gamma2.copy_(mse.clamp_min(GAMMA_FLOOR).log())
+        nll2, kl2 = gaussian_nll(z, out, self.log_gamma2), gaussian_kl(mean2, logvar2)
+        firsts = {"nll": zeros, "kl": zeros} | ({} if self.likelihood == "bernoulli" else {"gamma": zeros})
+        return {"loss": nll2 + kl2, **firsts, "nll2": nll2, "kl2": kl2, "gamma2": self.log_gamma2.exp()}
+
+    def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
+        stage = 1 if iteration < total_steps // 2 else 2
+        self.stage.fill_(stage)
+        return {"stage": stage}

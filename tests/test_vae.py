@@ -129,3 +129,48 @@ def test_cli_trains_a_learned_variance_vae(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["active_dims"] <= 3
     result = CliRunner().invoke(cli, [*args[:3], "wae-mmd", *args[4:], "--likelihood", "learned", "--force"])
     assert result.exit_code == 2 and "wae-mmd has no likelihood" in result.output
+
+
+def test_two_stage_vae_trains_stage_two_on_frozen_stage_one_codes_and_samples_through_both():
+    x = make_dataset(2, 8, samples=600, seed=0).x
+    model = build_model(ModelConfig("two-stage-vae", 3, 8, **SMALL), torch.Generator().manual_seed(0))
+    xt = torch.from_numpy(x)[None]
+    model.fit_normaliser(xt)
+    xn = model.normalise(xt)[:, :64]
+    (step,) = model.make_steps(100)
+    assert model.schedule(49, 100, [step]) == {"stage": 1} and model.schedule(50, 100, [step]) == {"stage": 2}
+    first = {
+        k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("encoder2", "decoder2"))
+    }
+    model.generators[0].manual_seed(123)  # the same draws before and after
+    before = step.loss(xn)["loss"].item()
+    for _ in range(100):
+        step.optimizer.zero_grad(set_to_none=True)
+        losses = step.loss(xn)
+        losses["loss"].sum().backward()
+        step.optimizer.step()
+    assert losses["nll"].item() == 0 and losses["nll2"].item() != 0
+    model.generators[0].manual_seed(123)
+    assert step.loss(xn)["loss"].item() < before
+    for name, tensor in first.items():
+        if name not in ("log_gamma2",):
+            assert torch.equal(model.state_dict()[name], tensor), name  # stage 1 is frozen
+    g = torch.Generator().manual_seed(3)
+    through_both = model.sample(5, g)
+    with torch.no_grad():
+        model.decoder2[-1].bias.add_(1.0)  # stage 2 shapes what is generated
+    assert not np.allclose(model.sample(5, torch.Generator().manual_seed(3)), through_both)
+
+
+def test_two_stage_vae_run_logs_both_stages():
+    x = make_dataset(2, 8, samples=600, seed=0).x
+    result = fit(
+        x,
+        ModelConfig("two-stage-vae", 3, **SMALL),
+        TrainConfig(steps=40, batch_size=32, log_every=10, eval_samples=60),
+    )
+    stages = result.history.column("stage")
+    assert stages.tolist() == [1, 1, 2, 2]
+    assert (result.history.column("vae_nll2")[:2] == 0).all() and (
+        result.history.column("vae_nll2")[2:] != 0
+    ).all()
