@@ -8,11 +8,14 @@ import torch
 
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
+from latentdim.flexae import FlexAE
 from latentdim.maskaae import MaskAAE
 from latentdim.vae import VAE, TwoStageVAE
 from latentdim.wae import WAEGAN, WAEMMD
 
-MODELS: dict[str, type[AutoEncoder]] = {cls.name: cls for cls in (WAEMMD, WAEGAN, MaskAAE, VAE, TwoStageVAE)}
+MODELS: dict[str, type[AutoEncoder]] = {
+    cls.name: cls for cls in (WAEMMD, WAEGAN, FlexAE, MaskAAE, VAE, TwoStageVAE)
+}
 
 
 def build_model(

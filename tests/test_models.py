@@ -74,7 +74,11 @@ def test_save_load_round_trip(name, small_n8, tmp_path):
         result.model.sample(9, torch.Generator().manual_seed(4)),
     )
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "config.json", "history.csv", "metrics.json", "model.pt", "timings.json",
+        "config.json",
+        "history.csv",
+        "metrics.json",
+        "model.pt",
+        "timings.json",
     ]
 
 
@@ -153,3 +157,18 @@ def test_maskaae_switches_off_surplus_dims_on_easy_data(seed):
     config = ModelConfig("maskaae", 6, hidden=(64, 64), critic_hidden=(64, 64))
     result = fit(x, config, TrainConfig(steps=1500, seed=seed, log_every=100))
     assert 1 <= result.metrics["active_dims"] <= 3, result.metrics["mask"]
+
+
+def test_flexae_prior_moves_toward_the_codes(small_n8):
+    from latentdim.metrics import frechet_distance
+
+    result = fit(
+        small_n8.x, ModelConfig("flexae", 4, **SMALL), TrainConfig(steps=1500, batch_size=64, eval_samples=200)
+    )
+    model = result.model
+    codes = model.encode(small_n8.x[:1000])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        u = torch.randn(1, 1000, 4, generator=g)
+        learned = model.prior_map(u)[0].numpy()
+    assert frechet_distance(learned, codes) < 0.7 * frechet_distance(u[0].numpy(), codes)
