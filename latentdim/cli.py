@@ -24,7 +24,7 @@ from latentdim.latents import LATENT_LAWS
 from latentdim.models import MODELS
 from latentdim.sweep import EXECUTORS
 from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
-from latentdim.training import DivergenceError, TrainConfig
+from latentdim.training import FEATURE_NAMES, DivergenceError, TrainConfig
 
 
 class _Cli(click.Group):
@@ -153,6 +153,13 @@ DEVICE_OPTION = click.option(
     help="VAE decoder: fixed unit variance [default], learned variance (Dai & Wipf) or bernoulli.",
 )
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
+@click.option(
+    "--fid-features",
+    type=click.Choice(FEATURE_NAMES),
+    default=TrainConfig.fid_features,
+    show_default=True,
+    help="Feature network of fid and kid: the data space, the digits CNN, or Inception-v3 (local weights).",
+)
 @click.option("--threads", type=int, help="torch threads [torch's default].")
 @DEVICE_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -191,6 +198,10 @@ def train(
     result = fit(x, model_config, train_config, truth, device)
     result.config["data"]["path" if data else "sklearn"] = str(data) if data else bundled
     save_run(result, output, force=force)
+    if train_config.fid_features == "digits-cnn":
+        from latentdim.features import digits_cnn
+
+        click.echo(f"feature network digits-cnn: held-out accuracy {digits_cnn()[1]:.3f}", err=True)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
 

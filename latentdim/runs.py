@@ -23,6 +23,7 @@ import torch
 from latentdim import metrics
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
+from latentdim.features import features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
 from latentdim.training import DivergenceError, History, TrainConfig, resolve_device, train
@@ -98,26 +99,38 @@ def evaluate(
     generator: torch.Generator,
     truth: HeldOutTruth | None = None,
     recovery_steps: int = 1000,
+    fid_features: str = "identity",
 ) -> dict:
     """Metrics of a trained model against held-out ``real`` data (METHOD.md §4).
 
     Generates as many points as there are real ones, so the Fréchet bias and the
     nearest-neighbour metrics are comparable. The ground-truth metrics need ``truth``.
+    ``scaled_fid`` is always the data-space Fréchet distance over the trace of the real
+    covariance (the slides' quantity); ``fid`` and ``kid`` are on the ``fid_features``
+    network's features (:mod:`latentdim.features`; ``identity``: the data space).
     """
     generated = model.sample(real.shape[0], generator)
     bad = int(np.sum(~np.all(np.isfinite(generated), axis=1)))
     if bad:
         raise NonFiniteSamples(bad, generated.shape[0])
-    fid = metrics.frechet_distance(generated, real)
+    data_fid = metrics.frechet_distance(generated, real)
     trace = float(np.trace(metrics.gaussian_fit(real)[1]))
+    real_features, generated_features = features(fid_features, real), features(fid_features, generated)
+    fid = (
+        data_fid
+        if fid_features == "identity"
+        else metrics.frechet_distance(generated_features, real_features)
+    )
     codes = model.encode(real)
     mask = model.mask_values()
     active = model.active_dims(codes)
     nac = metrics.nac(codes, active)
     reconstructed = model.reconstruct(real)
     result = {
-        "scaled_fid": fid / trace,
+        "scaled_fid": data_fid / trace,
         "fid": fid,
+        "fid_features": fid_features,
+        "kid": kid(generated_features, real_features),
         "nac": None if np.isnan(nac) else nac,
         "active_dims": int(active.size),
         "recon_mse": metrics.recon_mse(real, reconstructed),
@@ -259,7 +272,9 @@ def fit_stack(
         model = stack.member(k)
         began = time.perf_counter()
         try:
-            result_metrics = evaluate(model, helds[k], gens[k]["eval"], held_truths[k], config.recovery_steps)
+            result_metrics = evaluate(
+                model, helds[k], gens[k]["eval"], held_truths[k], config.recovery_steps, config.fid_features
+            )
         except Exception as exc:  # a member's evaluation failing must not cost the others
             results.append(exc)
             continue

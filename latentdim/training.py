@@ -39,7 +39,8 @@ class TrainConfig:
     fraction of data kept for evaluation; ``eval_samples`` caps the evaluation count N
     (the Fréchet distance's bias is O(1/N), so compare runs at equal N).
     ``recovery_steps`` trains the latent-recovery regressor of the evaluation (synthetic
-    data only; 0 skips that metric).
+    data only; 0 skips that metric). ``fid_features`` names the feature network of
+    ``fid`` and ``kid`` (:data:`latentdim.features.FEATURES`; ``identity``: data space).
     """
 
     steps: int = 3000
@@ -50,6 +51,7 @@ class TrainConfig:
     log_every: int = 50
     diverge_at: float = 1e6
     recovery_steps: int = 1000
+    fid_features: str = "identity"
 
     def __post_init__(self) -> None:
         problems = [
@@ -60,6 +62,10 @@ class TrainConfig:
             (self.eval_samples < 2, f"eval samples must be >= 2, got {self.eval_samples}"),
             (self.log_every < 1, f"log_every must be >= 1, got {self.log_every}"),
             (self.recovery_steps < 0, f"recovery_steps must be >= 0, got {self.recovery_steps}"),
+            (
+                self.fid_features not in FEATURE_NAMES,
+                f"unknown fid_features {self.fid_features!r}; choose from {', '.join(FEATURE_NAMES)}",
+            ),
         ]
         for bad, message in problems:
             if bad:
@@ -67,6 +73,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+FEATURE_NAMES = ("identity", "digits-cnn", "inception")  # latentdim.features.FEATURES
 
 
 class DivergenceError(RuntimeError):

@@ -163,7 +163,9 @@ def test_flexae_prior_moves_toward_the_codes(small_n8):
     from latentdim.metrics import frechet_distance
 
     result = fit(
-        small_n8.x, ModelConfig("flexae", 4, **SMALL), TrainConfig(steps=1500, batch_size=64, eval_samples=200)
+        small_n8.x,
+        ModelConfig("flexae", 4, **SMALL),
+        TrainConfig(steps=1500, batch_size=64, eval_samples=200),
     )
     model = result.model
     codes = model.encode(small_n8.x[:1000])
