@@ -34,7 +34,7 @@ import numpy as np
 
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, json_lines
-from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
+from latentdim.metrics import ACTIVE_THRESHOLD, GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.sweep import RECORDS, SWEEPS, RecordStore
 
 BOOTSTRAP = 2000
@@ -198,6 +198,41 @@ def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     return numeric, header, formatted
 
 
+def table1(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
+    """Table 1: FID (on the runs' feature network) per model (rows) and dataset
+    (columns), mean ± sd over seeds. Made only for a comparison study, where each model
+    ran one capacity m per dataset; empty otherwise."""
+    if not gs or len({(g.dataset, g.model) for g in gs}) < len(gs):
+        return [], [], []
+    datasets = list(
+        dict.fromkeys((g.dataset, g.n) for g in sorted(gs, key=lambda g: _dataset_key(g.dataset, g.n)))
+    )
+    models = sorted({g.model for g in gs})
+    index = {(g.dataset, g.model): g for g in gs}
+    numeric, formatted = [], []
+    for model in models:
+        row, cells = {"model": model}, [model]
+        for dataset, _ in datasets:
+            g = index.get((dataset, model))
+            mean, sd = g.mean_sd("fid") if g else (float("nan"), float("nan"))
+            features = {r["metrics"].get("fid_features", "identity") for r in g.records} if g else set()
+            row.update(
+                {
+                    f"{dataset}_fid": mean,
+                    f"{dataset}_fid_sd": sd,
+                    f"{dataset}_m": g.m if g else None,
+                    f"{dataset}_seeds": len(g.records) if g else 0,
+                    f"{dataset}_features": "/".join(sorted(features)),
+                }
+            )
+            cells.append(f"{_fmt(mean, sd, len(g.records))} (m = {g.m})" if g else "")
+        numeric.append(row)
+        formatted.append(cells)
+    features = {r["metrics"].get("fid_features", "identity") for g in gs for r in g.records}
+    header = ["model"] + [f"{d} FID ({'/'.join(sorted(features))} features)" for d, _ in datasets]
+    return numeric, header, formatted
+
+
 def _csv(header: list[str], rows: list[list]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -340,6 +375,40 @@ def figure5(gs: list[Group], base: Path) -> list[Path]:
     return _draw(gs, base, "Fig 5: WAE vs MaskAAE against latent capacity (mean ± sd over seeds)", True)
 
 
+def figure6(records: list[dict], base: Path) -> list[Path]:
+    """Fig 6: each masked model's mask values against the iteration, one panel per
+    (dataset, model, m) (the first seed's trajectory), the active count over seeds in
+    the title."""
+    found: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("mask_history"):
+            found[r["dataset"], r["n"], r["model"], r["latent_dim"]].append(r)
+    if not found:
+        return []
+    import matplotlib.pyplot as plt
+
+    keys = sorted(found, key=lambda k: (_dataset_key(k[0], k[1]), k[2], k[3]))
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.6 * len(keys), 3.0), squeeze=False, layout="constrained"
+    )
+    for ax, key in zip(axes[0], keys, strict=True):
+        runs = sorted(found[key], key=lambda r: r["replicate"])
+        history = runs[0]["mask_history"]
+        ax.plot(history["step"], np.asarray(history["mask"]), lw=0.8)
+        ax.axhline(ACTIVE_THRESHOLD, color="black", ls=":", lw=0.8)
+        active = " ".join(str(r["metrics"]["active_dims"]) for r in runs)
+        dataset, _, model, m = key
+        ax.set(xlabel="iteration", ylabel="mask alpha", ylim=(-0.02, 1.02))
+        ax.set_title(f"{dataset} {model} m = {m}: active {active}", fontsize=8)
+    fig.suptitle(
+        "Fig 6: mask values against the iteration (first seed; active dims of every seed)", fontsize=10
+    )
+    try:
+        return _save(fig, base)
+    finally:
+        plt.close(fig)
+
+
 def budget_rows(records: list[dict]) -> list[dict]:
     """The masked models' active dims per (dataset, model family, m, training steps),
     mean and sd over seeds; empty unless some (dataset, family, m) ran at several
@@ -466,6 +535,17 @@ def report(out: str | os.PathLike) -> Report:
         _write_text(out / "budget.csv", _csv(columns, [[r[c] for c in columns] for r in budget]))
         files.append(out / "budget.csv")
 
+    files += figure6(ok, out / "fig6")
+    t1_numeric, t1_header, t1_rows = table1(gs)
+    if t1_numeric:
+        columns = list(t1_numeric[0])
+        _write_text(out / "table1.csv", _csv(columns, [[r[c] for c in columns] for r in t1_numeric]))
+        _write_text(out / "table1.md", _markdown(t1_header, t1_rows))
+        files += [out / "table1.csv", out / "table1.md"]
+    else:  # a stale Table 1 of an earlier grid of this folder
+        for name in ("table1.csv", "table1.md"):
+            (out / name).unlink(missing_ok=True)
+
     rows = summary_rows(gs)
     header = list(rows[0])
     _write_text(out / "summary.csv", _csv(header, [[r[h] for h in header] for r in rows]))
@@ -518,9 +598,17 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
             )
         lines += [f"latentdim report {out}", "```", ""]
     lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
-    for name, title in (("fig2", "Fig 2"), ("fig5", "Fig 5"), ("budget", "Active dims against the budget")):
+    for name, title in (
+        ("fig2", "Fig 2"),
+        ("fig5", "Fig 5"),
+        ("fig6", "Fig 6"),
+        ("budget", "Active dims against the budget"),
+    ):
         if (out / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+    if (out / "table1.md").exists():
+        lines += ["## Table 1 (FID per model and dataset, mean ± sd over seeds)", ""]
+        lines += [(out / "table1.md").read_text(), ""]
     lines += ["## Table 2 (NAC; MaskAAE's active dims)", "", _markdown(t2_header, t2_rows)]
     lines += [
         "## Optimal latent capacity",

@@ -487,6 +487,22 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
     ]
 
 
+MASK_HISTORY_ROWS = 60
+
+
+def mask_history(rows: list[dict]) -> dict | None:
+    """A masked model's mask against the iteration, from its logged history rows: at
+    most 60 evenly spaced rows (always the last), or None for a model without a mask."""
+    if not rows or "mask_0" not in rows[0]:
+        return None
+    keep = sorted({round(i) for i in np.linspace(0, len(rows) - 1, min(len(rows), MASK_HISTORY_ROWS))})
+    m = sum(key.startswith("mask_") and key[5:].isdigit() for key in rows[0])
+    return {
+        "step": [rows[i]["step"] for i in keep],
+        "mask": [[round(rows[i][f"mask_{j}"], 4) for j in range(m)] for i in keep],
+    }
+
+
 def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine: dict) -> dict:
     record = {
         "id": cell.id,
@@ -508,6 +524,9 @@ def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine:
         samples = train_config.steps * train_config.batch_size
         record.update(status="ok", metrics=outcome.metrics)
         record["timings"] = {**outcome.timings, "training_samples": samples}
+        trajectory = mask_history(outcome.history.rows)
+        if trajectory is not None:
+            record["mask_history"] = trajectory
     record["timings"]["wall_seconds"] = wall  # the whole stack's, shared by its members
     record["engine"] = {**engine, "torch": torch.__version__}
     record["versions"] = versions()

@@ -44,6 +44,7 @@ _RECORD_FIELDS = {
     "replicate": int,
 }
 _FIX = " (corrupt? delete that line: a resumed sweep runs its cell again)"
+_TEXT_METRICS = ("fid_features",)
 _REQUIRED_METRICS = ("scaled_fid", "fid", "active_dims", "recon_mse")
 
 
@@ -62,6 +63,8 @@ def record_problem(record) -> str | None:
         if not isinstance(metrics, dict):
             return "an ok record without a 'metrics' object"
         for key, value in metrics.items():
+            if key in _TEXT_METRICS and isinstance(value, str):
+                continue
             values = value if key == "mask" and isinstance(value, list) else [value]
             if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
                 return f"metric '{key}' is not a number"

@@ -14,13 +14,6 @@ from latentdim.errors import LatentdimError
 from latentdim.features import cache_dir, digits_cnn, features, kid
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    folder = tmp_path_factory.getbasetemp() / "latentdim-cache"  # one training per test session
-    monkeypatch.setenv("LATENTDIM_CACHE", str(folder))
-    return folder
-
-
 def test_kid_is_the_unbiased_polynomial_mmd():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(30, 4)), rng.normal(0.5, 1, size=(40, 4))
@@ -36,11 +29,11 @@ def test_kid_is_the_unbiased_polynomial_mmd():
     assert abs(kid(same[:1000], same[1000:])) < 0.02 < kid(a, b)
 
 
-def test_the_digits_cnn_is_accurate_deterministic_and_cached(cache):
+def test_the_digits_cnn_is_accurate_deterministic_and_cached(feature_cache):
     _, accuracy = digits_cnn()
     assert accuracy >= 0.95
     assert (cache_dir() / "digits-cnn-v1.pt").is_file()
-    assert json.loads((cache / "digits-cnn-v1.json").read_text())["accuracy"] == accuracy
+    assert json.loads((feature_cache / "digits-cnn-v1.json").read_text())["accuracy"] == accuracy
     _, cached = digits_cnn()
     x = sklearn_data("digits")[:50]
     assert cached == accuracy

@@ -126,3 +126,39 @@ critic_hidden = [8]
     assert changed.failed == 2 and all(
         "has changed since the study was planned" in r["error"]["message"] for r in failed
     )
+
+
+def test_a_digits_comparison_reports_table1_and_fig6(tmp_path):
+    from latentdim.report import report
+    from latentdim.studies import load_study
+    from latentdim.sweep import RecordStore, sweep
+
+    (tmp_path / "t1.toml").write_text(
+        """
+name = "t1"
+datasets = [{sklearn = "digits"}]
+models = ["wae-mmd", "maskaae", {model = "vae", likelihood = "bernoulli", label = "vae"}]
+latent_dims = [4]
+seeds = 2
+[train]
+steps = 30
+batch_size = 32
+eval_samples = 60
+log_every = 5
+fid_features = "digits-cnn"
+[model]
+hidden = [16]
+critic_hidden = [8]
+"""
+    )
+    sweep(load_study(tmp_path / "t1.toml"), tmp_path / "out", jobs=1)
+    records = list(RecordStore(tmp_path / "out" / "records.jsonl").load().values())
+    masked = [r for r in records if r["model"] == "maskaae"]
+    assert all(len(r["mask_history"]["step"]) == 6 and len(r["mask_history"]["mask"][0]) == 4 for r in masked)
+    assert not any("mask_history" in r for r in records if r["model"] != "maskaae")
+    made = report(tmp_path / "out")
+    assert (tmp_path / "out" / "fig6.png").exists()
+    table = (tmp_path / "out" / "table1.md").read_text()
+    assert "digits FID (digits-cnn features)" in table and "(m = 4)" in table
+    assert len(table.strip().splitlines()) == 5  # header, rule, three models
+    assert "## Table 1" in (tmp_path / "out" / "REPORT.md").read_text() and made.ok == 6
