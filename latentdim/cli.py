@@ -129,14 +129,17 @@ DEVICE_OPTION = click.option(
 )
 
 
-@cli.command()
-@click.argument("data", required=False, type=click.Path(dir_okay=False))
-@click.option(
+SKLEARN_OPTION = click.option(
     "--sklearn",
     "bundled",
     type=click.Choice(list(SKLEARN_DATA)),
-    help="Train on a dataset bundled with scikit-learn (digits: 8 x 8 images in [0, 1]) instead of DATA.",
+    help="Use a dataset bundled with scikit-learn (digits: 8 x 8 images in [0, 1]) instead of a file.",
 )
+
+
+@cli.command()
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@SKLEARN_OPTION
 @click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model family.")
 @click.option("--latent-dim", "-m", required=True, type=int, help="Latent capacity m.")
 @click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Training iterations.")
@@ -496,12 +499,7 @@ def _baselines(x: np.ndarray) -> dict:
 
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--sklearn",
-    "bundled",
-    type=click.Choice(list(SKLEARN_DATA)),
-    help="Use a dataset bundled with scikit-learn instead of FILE.",
-)
+@SKLEARN_OPTION
 @click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")
 @click.option("--steps", type=int, default=3000, show_default=True, help="Iterations per run.")
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")

@@ -22,7 +22,7 @@ import torch
 from latentdim.autoencoder import Losses, Step
 from latentdim.losses import wgan_gp_terms
 from latentdim.nets import mlp
-from latentdim.wae import CRITIC_STEPS, GP_WEIGHT, WAEGAN
+from latentdim.wae import GP_WEIGHT, WAEGAN
 
 
 class FlexAE(WAEGAN):
@@ -55,19 +55,8 @@ class FlexAE(WAEGAN):
         return {"loss": fool, "fool": fool}
 
     def make_steps(self, total_steps: int) -> list[Step]:
-        ae_params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        return [
-            Step("ae", self.ae_loss, self._rmsprop(ae_params, self.ae_lr)),
-            Step(
-                "critic",
-                self.critic_loss,
-                self._rmsprop(self.critic.parameters(), self.adversarial_lr),
-                repeats=CRITIC_STEPS,
-            ),
-            Step(
-                "generator",
-                self.generator_loss,
-                self._rmsprop(self.generator.parameters(), self.generator_lr),
-            ),
-            Step("encoder", self.encoder_loss, self._rmsprop(self.encoder.parameters(), self.encoder_lr)),
-        ]
+        ae, critic, encoder = super().make_steps(total_steps)  # the encoder's at encoder_lr
+        generator = Step(
+            "generator", self.generator_loss, self._rmsprop(self.generator.parameters(), self.generator_lr)
+        )
+        return [ae, critic, generator, encoder]

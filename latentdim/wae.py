@@ -45,7 +45,8 @@ class WAEGAN(AutoEncoder):
     name = "wae-gan"
     default_penalty = 1.0
     ae_lr = 5e-4
-    adversarial_lr = 1e-4
+    adversarial_lr = 1e-4  # the critic's
+    encoder_lr = 1e-4
 
     def _build(self) -> None:
         self.critic = mlp([self.config.latent_dim, *self.config.critic_hidden, 1], self.stack)
@@ -79,5 +80,5 @@ class WAEGAN(AutoEncoder):
                 self._rmsprop(self.critic.parameters(), self.adversarial_lr),
                 repeats=CRITIC_STEPS,
             ),
-            Step("encoder", self.encoder_loss, self._rmsprop(self.encoder.parameters(), self.adversarial_lr)),
+            Step("encoder", self.encoder_loss, self._rmsprop(self.encoder.parameters(), self.encoder_lr)),
         ]
