@@ -117,6 +117,14 @@ class TwoStageVAE(VAE):
     and z carries no gradient into it). One training loop, one run directory: the
     first half of the budget trains stage 1, the second half stage 2 (the paper trains
     each to convergence, for as many epochs). Codes, NAC and active units are stage 1's.
+
+    Deviation: stage 2's KL weight warms up linearly from 0 to 1 over the first half of
+    its steps. Measured on digits (m = 16, 3000 steps, seed 0, FID on digits-CNN
+    features, all 1797 rows): without it stage 2 collapsed to its prior (gamma2 = 1.04,
+    the variance of z; KL2 0.48; generated codes with sd 0.05-0.4 against 1.0) and
+    sampling through both stages gave FID 546 against 86 for stage 1 sampled alone;
+    with it, 100 against 87: no collapse, but at this budget stage 2 shrinks the codes'
+    spread (sd 0.81-0.89) and does not beat stage 1 alone.
     """
 
     name = "two-stage-vae"
@@ -129,6 +137,7 @@ class TwoStageVAE(VAE):
         self.decoder2 = mlp([m, *reversed(hidden), m], k)
         self.register_buffer("log_gamma2", torch.zeros(k))
         self.register_buffer("stage", torch.tensor(1))
+        self.register_buffer("kl2_weight", torch.tensor(1.0))
 
     def prior_map(self, u: torch.Tensor) -> torch.Tensor:
         return self.decoder2(u)
@@ -149,9 +158,13 @@ class TwoStageVAE(VAE):
             self.log_gamma2.copy_(mse.clamp_min(GAMMA_FLOOR).log())
         nll2, kl2 = gaussian_nll(z, out, self.log_gamma2), gaussian_kl(mean2, logvar2)
         firsts = {"nll": zeros, "kl": zeros} | ({} if self.likelihood == "bernoulli" else {"gamma": zeros})
-        return {"loss": nll2 + kl2, **firsts, "nll2": nll2, "kl2": kl2, "gamma2": self.log_gamma2.exp()}
+        loss = nll2 + self.kl2_weight * kl2
+        return {"loss": loss, **firsts, "nll2": nll2, "kl2": kl2, "gamma2": self.log_gamma2.exp()}
 
     def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
-        stage = 1 if iteration < total_steps // 2 else 2
+        half = total_steps // 2
+        stage = 1 if iteration < half else 2
+        warm = min(1.0, (iteration - half) / max(1, (total_steps - half) // 2)) if stage == 2 else 1.0
         self.stage.fill_(stage)
-        return {"stage": stage}
+        self.kl2_weight.fill_(warm)
+        return {"stage": stage, "kl2_weight": warm}

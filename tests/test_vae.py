@@ -138,7 +138,9 @@ def test_two_stage_vae_trains_stage_two_on_frozen_stage_one_codes_and_samples_th
     model.fit_normaliser(xt)
     xn = model.normalise(xt)[:, :64]
     (step,) = model.make_steps(100)
-    assert model.schedule(49, 100, [step]) == {"stage": 1} and model.schedule(50, 100, [step]) == {"stage": 2}
+    assert model.schedule(49, 100, [step]) == {"stage": 1, "kl2_weight": 1.0}
+    assert model.schedule(75, 100, [step]) == {"stage": 2, "kl2_weight": 1.0}
+    assert model.schedule(50, 100, [step]) == {"stage": 2, "kl2_weight": 0.0}  # KL warm-up
     first = {
         k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("encoder2", "decoder2"))
     }
