@@ -76,6 +76,41 @@ m = 32: 9, as without it); at T = 12000 it fired on noise 400 iterations after t
 unfroze, before any dim had moved, and the polariser then kept all 32. A plateau rule
 needs a statistic less noisy than the critic's W_hat over 200 steps.
 
+Why the count drifts, measured (2026-11-27, session 6; n16-d128, m = 32, T = 12000,
+seed 0; gradients on w every 200 iterations of the mask phase): the reconstruction
+term defends a needed dim only at noise level. The decoder absorbs the mask's scale:
+the elasticity alpha_i dMSE/dalpha_i / MSE is 0.00 +- 0.05 for every kept dim, while
+switching the same dim off (its code replaced by its batch mean) raises the MSE by
+25-160 %. Once 16 dims remain, W_hat stays at ~1.45 (0.8 at T = 3000), so the push of
+(1 + W_hat)^2 on the needed dims grows (median 3e-2 -> 8e-2; 1.5e-1 on the weakest)
+and their alphas slide together (median 0.81 -> 0.61 between iterations 5600 and
+9600); the polariser then sends the three below 0.5 to 0, though each carried 25-39 %
+of the MSE. A longer run is a longer slide.
+
+Tried and not kept (session 6; n16-d128, m = 32, seed 0 unless stated; count at T =
+3000 / 12000; code and records in the session's note):
+* lambda log MSE in place of 300 MSE (scale-free, Dai & Wipf): lambda = 1, 8, 16, 32,
+  64 -> 0, 1, 13, 16, 17 (12000: lambda 32 -> 16, 64 -> 22); lambda = 32 gives 10 and 11
+  at n = 8 (m = 16, 32) and 9 at n = 32. log only turns the weight into lambda / MSE.
+* a drop-one value pull lambda sum_i (1 - alpha_i) sg(Delta_i / MSE): lambda = 0.1 ... 30
+  -> 0, 3, 9, 19, 30 (12000: lambda 10 -> 31). When the mask unfreezes every dim of the
+  spread-out code has value (min / median Delta/MSE 0.013 / 0.09), so the pull beats the
+  push for all dims or none; ramped as (1 - alpha)^2 all 32 alphas fell together (0, 7).
+* a relative tolerance without the adversarial term (tau = 0.01, 0.03): 32, 31.
+* a mask that gates information (alpha E + sqrt(1 - alpha^2) noise) instead of scale,
+  with 300 MSE or with (d/2) log MSE against a channel price: 32, 24.
+* the adversarial gradient projected off alpha (its uniform-shrink component, which the
+  decoder absorbs): the slide stops within a run (17 reached at iteration 8400 and held,
+  kept alphas 0.99, W_hat ~0.05), but the settled count rises with the weight L (L = 0,
+  30, 100, 300, 1000 -> 13, 14, 16, 20, 24) and with the budget (L = 100, seeds 0-2:
+  16 15 16 -> 17 18 18; n = 32: 24 -> 39), and over-keeps at m = 4n (n = 8, m = 32: 14,
+  17 against 8 here). It carries far more of z (latent recovery at n = 32, 0.89 against
+  0.36), but it trades the drift for a constant.
+So no variant gives a count equal to n without a constant tuned on the data. Untested
+next step: use the drop-one value as a gate, not a force (push only the active dim of
+lowest value; freeze the mask once that value stays above a relative tolerance, which
+separated pruned dims, <= 0.05, from needed ones, >= 0.25, here).
+
 PyTorch's RMSProp starts its square average at 0 (TensorFlow 1's at 1) and adds eps
 outside the square root; with eps = 1e-10 only the first updates differ (about 100
 for gradients << 1, which here fall in the frozen phase).
