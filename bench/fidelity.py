@@ -71,6 +71,8 @@ def main():
                 extra = "" if gamma is None else f" (gamma {gamma:.2g})"
                 report(f"n={n} d=128 m={2 * n} {model} seed {seed}{extra}", result, seconds)
 
+    if "maskaae" not in args.models.split(","):
+        return
     easy = make_dataset(2, 16, samples=3000, seed=0)
     small = {"hidden": (64, 64), "critic_hidden": (64, 64)}
     actives = []
