@@ -498,6 +498,35 @@ def _baselines(x: np.ndarray) -> dict:
 
 
 @cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--data", type=click.Path(dir_okay=False), help="The rows to encode (any data file).")
+@SKLEARN_OPTION
+@click.option("-n", "rows", type=int, default=2000, show_default=True, help="Encode at most this many rows.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Figure: NAME.png (+ .pdf)."
+)
+def codes(runs, data, bundled, rows, output):
+    """Fig 7: the correlation matrix of the codes of each trained RUN (e.g. a WAE and a
+    MaskAAE), side by side, on the rows of --data or --sklearn NAME."""
+    from latentdim.report import figure7
+    from latentdim.runs import load_run
+
+    if (data is None) == (bundled is None):
+        raise LatentdimError("give --data FILE or --sklearn NAME (one of them)")
+    if not output.endswith(".png"):
+        raise LatentdimError(f"{output}: the figure must be a .png file")
+    x = (_read_training_data(data)[0] if data else sklearn_data(bundled))[:rows]
+    models = [(Path(run).name, load_run(run)) for run in runs]
+    for label, model in models:
+        if model.config.data_dim != x.shape[1]:
+            raise LatentdimError(
+                f"run {label} was trained on {model.config.data_dim} columns, the data has {x.shape[1]}"
+            )
+    written = figure7(models, x, Path(output).with_suffix(""))
+    click.echo(" ".join(str(p) for p in written))
+
+
+@cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @SKLEARN_OPTION
 @click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")

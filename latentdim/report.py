@@ -409,6 +409,36 @@ def figure6(records: list[dict], base: Path) -> list[Path]:
         plt.close(fig)
 
 
+def figure7(models: list[tuple[str, object]], x: np.ndarray, base: Path) -> list[Path]:
+    """Fig 7: the correlation matrix of each trained model's codes of the rows ``x``
+    (their active dims), side by side, with the NAC (mean |R_ij|, i != j) in each title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from latentdim.metrics import nac
+
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(3.6 * len(models), 3.4), squeeze=False, layout="constrained"
+    )
+    for ax, (label, model) in zip(axes[0], models, strict=True):
+        codes = model.encode(x)
+        active = model.active_dims(codes)
+        corr = np.corrcoef(codes[:, active], rowvar=False).reshape(active.size, active.size)
+        image = ax.imshow(np.nan_to_num(corr), vmin=-1, vmax=1, cmap="RdBu_r")
+        value = nac(codes, active)
+        shown = "n/a" if np.isnan(value) else f"{value:.3f}"
+        ax.set_title(f"{label}: m = {model.config.latent_dim}, {active.size} active, NAC {shown}", fontsize=8)
+        ax.set(xlabel="active latent dim", ylabel="active latent dim")
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="correlation")
+    fig.suptitle("Fig 7: correlation of the codes", fontsize=10)
+    try:
+        return _save(fig, base)
+    finally:
+        plt.close(fig)
+
+
 def budget_rows(records: list[dict]) -> list[dict]:
     """The masked models' active dims per (dataset, model family, m, training steps),
     mean and sd over seeds; empty unless some (dataset, family, m) ran at several

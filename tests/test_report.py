@@ -86,7 +86,10 @@ def test_report_draws_a_panel_per_metric_family(tmp_path):
             rec["metrics"].update(energy=0.01 * m, precision=0.9, recall=0.1 * m, manifold_error=0.1)
             records.append(rec)
     assert [f for f, _ in families(groups(records))] == [
-        "scaled FID", "energy", "precision / recall", "manifold error"
+        "scaled FID",
+        "energy",
+        "precision / recall",
+        "manifold error",
     ]
     (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     result = report(tmp_path)
@@ -117,3 +120,45 @@ def test_budget_rows_and_figure_when_a_model_ran_at_several_budgets(tmp_path):
     assert budget_rows(records[:3]) == []  # one budget: nothing to show
     files = figure_budget(rows, tmp_path / "budget")
     assert [f.name for f in files] == ["budget.png", "budget.pdf"] and files[0].stat().st_size > 0
+
+
+def test_fig7_draws_the_codes_correlation_of_each_run(tmp_path):
+    from click.testing import CliRunner
+
+    from latentdim import make_dataset
+    from latentdim.cli import cli
+
+    make_dataset(2, 8, samples=600, seed=0).save(tmp_path / "d.npz")
+    common = [
+        "--steps",
+        "30",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "16",
+        "--critic-hidden",
+        "8",
+        "--eval-samples",
+        "60",
+    ]
+    for model in ("wae-mmd", "maskaae"):
+        args = [
+            "train",
+            str(tmp_path / "d.npz"),
+            "--model",
+            model,
+            "-m",
+            "3",
+            *common,
+            "-o",
+            str(tmp_path / model),
+        ]
+        assert CliRunner().invoke(cli, args).exit_code == 0
+    runs = [str(tmp_path / "wae-mmd"), str(tmp_path / "maskaae")]
+    result = CliRunner().invoke(
+        cli, ["codes", *runs, "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "fig7.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fig7.png").stat().st_size > 0 and (tmp_path / "fig7.pdf").exists()
+    wrong = CliRunner().invoke(cli, ["codes", *runs, "--sklearn", "digits", "-o", str(tmp_path / "x.png")])
+    assert wrong.exit_code == 2 and "trained on 8 columns, the data has 64" in wrong.output
