@@ -46,8 +46,10 @@ critic_hidden = [8, 8]
 
 
 def comparable(records):
-    """Records by id without what legitimately differs between runs (timings)."""
-    return {r["id"]: {k: v for k, v in r.items() if k != "timings"} for r in records}
+    """Records by id without what legitimately differs between runs: timings, and the
+    engine's stack size (a resumed sweep may train the rest of a stack alone; on the
+    CPU a member's record does not depend on its stack, tests/test_stacking.py)."""
+    return {r["id"]: {k: v for k, v in r.items() if k not in ("timings", "engine")} for r in records}
 
 
 def read_lines(path):
