@@ -106,10 +106,13 @@ Tried and not kept (session 6; n16-d128, m = 32, seed 0 unless stated; count at 
   16 15 16 -> 17 18 18; n = 32: 24 -> 39), and over-keeps at m = 4n (n = 8, m = 32: 14,
   17 against 8 here). It carries far more of z (latent recovery at n = 32, 0.89 against
   0.36), but it trades the drift for a constant.
-So no variant gives a count equal to n without a constant tuned on the data. Untested
-next step: use the drop-one value as a gate, not a force (push only the active dim of
-lowest value; freeze the mask once that value stays above a relative tolerance, which
-separated pruned dims, <= 0.05, from needed ones, >= 0.25, here).
+* the drop-one value as a gate, not a force (the adversarial term reaches only dims
+  whose smoothed value is below a relative tolerance tau): a plateau at n = 16, T =
+  3000 (tau = 0.1, 0.2, 0.3 -> 16, 15, 15) that does not carry: T = 12000 -> 30, 23
+  (the longer frozen phase spreads value over every dim before the mask unfreezes);
+  n = 8, m = 32 -> 20, 12; n = 32 -> 21.
+So no variant gives a count equal to n without a constant tuned on the data
+(bench/results/mask_variants.md).
 
 PyTorch's RMSProp starts its square average at 0 (TensorFlow 1's at 1) and adds eps
 outside the square root; with eps = 1e-10 only the first updates differ (about 100

@@ -24,6 +24,7 @@ for register in (
     variants.register_info,
     variants.register_ramp,
     variants.register_proj,
+    variants.register_gate,
 ):
     register()
 

@@ -356,3 +356,39 @@ class Projected(Diag, MaskAAE):
 def register_proj() -> None:
     for lam in (0.0, 30.0, 100.0, 300.0, 1000.0):
         make(Projected, f"x-proj{lam:g}", lam=lam)
+
+
+class Gate(Value):
+    """G: the drop-one value as a gate, not a force. The mask loss is the official one
+    (300 MSE + (1 + W_hat)^2 + polariser), but the adversarial term reaches only the
+    dims whose smoothed relative value v_i is below a tolerance tau: a dim whose removal
+    would raise the reconstruction error by more than tau (relative) is protected. The
+    push stops by itself once every remaining dim is protected."""
+
+    name = "x-gate"
+    tau = 0.1
+
+    def mask_loss(self, xn):
+        codes = self.encoder(xn)
+        alpha = self.latent_mask()
+        if self._calls % self.value_every == 0:
+            rel = drop_one_mean(self, xn, codes.detach())
+            if self._calls == 0:
+                self.value.copy_(rel)
+            else:
+                self.value.add_(self.value_ema * (rel - self.value))
+        self._calls += 1
+        gate = (self.value < self.tau).to(alpha.dtype)
+        gated = alpha * gate + alpha.detach() * (1.0 - gate)  # same values, gradient only where open
+        recon = self.recon_error(xn, codes)
+        b = xn.shape[1]
+        out = self.critic(torch.cat([self.prior(b), codes], dim=1) * gated[:, None])
+        w_hat = out[:, :b].mean(dim=(1, 2)) - out[:, b:].mean(dim=(1, 2))
+        polarise = (alpha * (1.0 - alpha)).abs().sum(dim=1)
+        loss = self.decay * (300.0 * recon + (1.0 + w_hat).pow(2) + self.polariser * polarise)
+        return {"loss": loss, "recon": recon, "w_hat": w_hat, "open": gate.sum(dim=1), "polarise": polarise}
+
+
+def register_gate() -> None:
+    for tau in (0.05, 0.1, 0.2, 0.3):
+        make(Gate, f"x-gate{tau:g}", tau=tau)
