@@ -67,6 +67,17 @@ class VAE(AutoEncoder):
     def codes(self, xn: torch.Tensor) -> torch.Tensor:
         return self.posterior(xn)[0]
 
+    def reparameterise(self, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mean + exp(logvar / 2) eps, eps ~ N(0, I) from each member's generator."""
+        return mean + torch.exp(0.5 * logvar) * self.draw(torch.randn, *mean.shape[1:])
+
+    @staticmethod
+    def set_optimal_gamma(log_gamma: torch.Tensor, target: torch.Tensor, mean: torch.Tensor) -> None:
+        """log_gamma <- log of the batch MSE per coordinate (floored), per member: the
+        learned variance at its optimum."""
+        with torch.no_grad():
+            log_gamma.copy_((target - mean).square().mean(dim=(1, 2)).clamp_min(GAMMA_FLOOR).log())
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decoder(z)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
@@ -85,16 +96,13 @@ class VAE(AutoEncoder):
 
     def loss(self, xn: torch.Tensor) -> Losses:
         mean, logvar = self.posterior(xn)
-        z = mean + torch.exp(0.5 * logvar) * self.draw(torch.randn, xn.shape[1], self.config.latent_dim)
-        out = self.decoder(z)
+        out = self.decoder(self.reparameterise(mean, logvar))
         kl = gaussian_kl(mean, logvar)
         if self.likelihood == "bernoulli":
             nll = bernoulli_nll(xn, out)
             return {"loss": nll + self.penalty * kl, "nll": nll, "kl": kl}
         if self.likelihood == "learned":
-            with torch.no_grad():
-                mse = (xn - out).square().mean(dim=(1, 2))
-                self.log_gamma.copy_(mse.clamp_min(GAMMA_FLOOR).log())
+            self.set_optimal_gamma(self.log_gamma, xn, out)
         nll = gaussian_nll(xn, out, self.log_gamma)
         losses = {"loss": nll + self.penalty * kl, "nll": nll, "kl": kl}
         return {**losses, "gamma": self.log_gamma.detach().exp()}
@@ -148,14 +156,10 @@ class TwoStageVAE(VAE):
             first = super().loss(xn)
             return {**first, "nll2": zeros, "kl2": zeros, "gamma2": zeros}
         with torch.no_grad():
-            mean, logvar = self.posterior(xn)
-            z = mean + torch.exp(0.5 * logvar) * self.draw(torch.randn, xn.shape[1], self.config.latent_dim)
+            z = self.reparameterise(*self.posterior(xn))
         mean2, logvar2 = self.encoder2(z).chunk(2, dim=-1)
-        u = mean2 + torch.exp(0.5 * logvar2) * self.draw(torch.randn, xn.shape[1], self.config.latent_dim)
-        out = self.decoder2(u)
-        with torch.no_grad():
-            mse = (z - out).square().mean(dim=(1, 2))
-            self.log_gamma2.copy_(mse.clamp_min(GAMMA_FLOOR).log())
+        out = self.decoder2(self.reparameterise(mean2, logvar2))
+        self.set_optimal_gamma(self.log_gamma2, z, out)
         nll2, kl2 = gaussian_nll(z, out, self.log_gamma2), gaussian_kl(mean2, logvar2)
         firsts = {"nll": zeros, "kl": zeros} | ({} if self.likelihood == "bernoulli" else {"gamma": zeros})
         loss = nll2 + self.kl2_weight * kl2
