@@ -19,12 +19,13 @@ import torch
 from latentdim.autoencoder import LIKELIHOODS, ModelConfig
 from latentdim.data import SKLEARN_DATA, check_matrix, read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
+from latentdim.features import FEATURES
 from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
 from latentdim.models import MODELS
 from latentdim.sweep import EXECUTORS
 from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
-from latentdim.training import FEATURE_NAMES, DivergenceError, TrainConfig
+from latentdim.training import DivergenceError, TrainConfig
 
 
 class _Cli(click.Group):
@@ -158,7 +159,7 @@ SKLEARN_OPTION = click.option(
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option(
     "--fid-features",
-    type=click.Choice(FEATURE_NAMES),
+    type=click.Choice(list(FEATURES)),
     default=TrainConfig.fid_features,
     show_default=True,
     help="Feature network of fid and kid: the data space, the digits CNN, or Inception-v3 (local weights).",

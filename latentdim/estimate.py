@@ -170,12 +170,12 @@ class MaskAAEDimension(BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self.rows_ = X.shape[0]
         self._check_params()
-        X = subsample_rows(X, self.max_rows, np.random.default_rng(self._seeds()[0]))
+        seeds = self._seeds()
+        X = subsample_rows(X, self.max_rows, np.random.default_rng(seeds[0]))
         self.rows_used_ = X.shape[0]
         xs, self.columns_ = standardise(X)
         d = xs.shape[1]
         m = min(16, d) if self.latent_dim == "auto" else min(int(self.latent_dim), d)
-        seeds = self._seeds()
         device = str(resolve_device(self.device))
         self.capacities_ = {}
         batch = min(self.batch_size, xs.shape[0])

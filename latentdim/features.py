@@ -21,6 +21,7 @@ MMD^2 with the cubic polynomial kernel k(a, b) = (a . b / f + 1)^3 on f features
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -95,9 +96,13 @@ def _train_digits_cnn() -> tuple[DigitsCNN, float]:
 
 
 def digits_cnn() -> tuple[DigitsCNN, float]:
-    """The digits classifier and its held-out accuracy: from the cache, or trained
-    (seconds) and cached on first use."""
-    folder = cache_dir()
+    """The digits classifier and its held-out accuracy: from the cache folder, or
+    trained (seconds) and cached there on first use; loaded once per process."""
+    return _digits_cnn_in(cache_dir())
+
+
+@functools.lru_cache(maxsize=2)
+def _digits_cnn_in(folder: Path) -> tuple[DigitsCNN, float]:
     weights, meta = folder / "digits-cnn-v1.pt", folder / "digits-cnn-v1.json"
     if weights.is_file() and meta.is_file():
         try:

@@ -60,10 +60,8 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
         raise LatentdimError(f"{target} exists; use --force to overwrite")
     if target.is_dir():
         raise LatentdimError(f"{target} is a directory")
-    try:
+    with writing(str(target)):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    except OSError as exc:
-        raise LatentdimError(f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
     try:
         with writing(str(target)):

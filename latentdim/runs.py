@@ -303,10 +303,8 @@ def save_run(result: RunResult, out_dir: str | os.PathLike, *, force: bool = Fal
     out = Path(out_dir)
     if out.exists() and not force:
         raise LatentdimError(f"{out} exists; use --force to overwrite")
-    try:
+    with writing(str(out)):
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as exc:
-        raise LatentdimError(f"cannot write {out}: {exc.strerror}") from None
     try:
         with writing(str(out)):
             (tmp / "config.json").write_text(json.dumps(result.config, indent=2) + "\n")

@@ -474,7 +474,9 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
     train_configs = [TrainConfig(**cell.train, seed=cell.seed) for cell in cells]
     try:
         with torch_threads(cells[0].threads):
-            xs, truths = zip(*(cell_data(cell.data) for cell in cells), strict=True)
+            keys = [canonical_json(cell.data) for cell in cells]
+            loaded = {key: cell_data(json.loads(key)) for key in set(keys)}  # a shared dataset read once
+            xs, truths = zip(*(loaded[key] for key in keys), strict=True)
             model_config = ModelConfig(latent_dim=cells[0].latent_dim, **cells[0].model_config)
             outcomes = fit_stack(list(xs), model_config, train_configs, list(truths), device)
     except Exception as exc:

@@ -329,10 +329,8 @@ def sweep_lock(out: Path) -> Iterator[None]:
         yield
         return
     path = out / LOCK
-    try:
+    with writing(str(path)):
         handle = open(path, "a+")
-    except OSError as exc:
-        raise LatentdimError(f"cannot write {path}: {exc.strerror}") from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,6 +28,7 @@ import torch
 
 from latentdim.autoencoder import AutoEncoder
 from latentdim.errors import LatentdimError
+from latentdim.features import FEATURES
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class TrainConfig:
             (self.log_every < 1, f"log_every must be >= 1, got {self.log_every}"),
             (self.recovery_steps < 0, f"recovery_steps must be >= 0, got {self.recovery_steps}"),
             (
-                self.fid_features not in FEATURE_NAMES,
-                f"unknown fid_features {self.fid_features!r}; choose from {', '.join(FEATURE_NAMES)}",
+                self.fid_features not in FEATURES,
+                f"unknown fid_features {self.fid_features!r}; choose from {', '.join(FEATURES)}",
             ),
         ]
         for bad, message in problems:
@@ -73,9 +74,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-FEATURE_NAMES = ("identity", "digits-cnn", "inception")  # latentdim.features.FEATURES
 
 
 class DivergenceError(RuntimeError):
