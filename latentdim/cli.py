@@ -130,6 +130,12 @@ DEVICE_OPTION = click.option(
 )
 
 
+def _one_source(file: str | None, bundled: str | None, what: str) -> None:
+    """A command reads a file or a bundled dataset: exactly one of them."""
+    if (file is None) == (bundled is None):
+        raise LatentdimError(f"give {what} or --sklearn NAME (one of them)")
+
+
 SKLEARN_OPTION = click.option(
     "--sklearn",
     "bundled",
@@ -187,8 +193,7 @@ def train(
     images) or a bundled scikit-learn dataset, and evaluate it."""
     from latentdim.runs import fit, save_run
 
-    if (data is None) == (bundled is None):
-        raise LatentdimError("give a DATA file or --sklearn NAME (one of them)")
+    _one_source(data, bundled, "a DATA file")
     if Path(output).exists() and not force:
         raise LatentdimError(f"{output} exists; use --force to overwrite")
     x, truth = _read_training_data(data) if data else (sklearn_data(bundled), None)
@@ -512,8 +517,7 @@ def codes(runs, data, bundled, rows, output):
     from latentdim.report import figure7
     from latentdim.runs import load_run
 
-    if (data is None) == (bundled is None):
-        raise LatentdimError("give --data FILE or --sklearn NAME (one of them)")
+    _one_source(data, bundled, "--data FILE")
     if not output.endswith(".png"):
         raise LatentdimError(f"{output}: the figure must be a .png file")
     x = (_read_training_data(data)[0] if data else sklearn_data(bundled))[:rows]
@@ -554,8 +558,7 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
     from latentdim.sweep import default_jobs
     from latentdim.training import resolve_device
 
-    if (file is None) == (bundled is None):
-        raise LatentdimError("give a data FILE or --sklearn NAME (one of them)")
+    _one_source(file, bundled, "a data FILE")
     if latent_dim != "auto":
         try:
             latent_dim = int(latent_dim)
