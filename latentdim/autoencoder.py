@@ -19,10 +19,12 @@ from torch import nn
 
 from latentdim import metrics
 from latentdim.errors import LatentdimError
-from latentdim.nets import mlp, reset_parameters
+from latentdim.nets import CONV_CHANNELS, conv_decoder, conv_encoder, mlp, reset_parameters
 
 Losses = dict[str, torch.Tensor]
 LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.vae)
+NETS = ("mlp", "conv")  # encoder / decoder families (latentdim.nets)
+MIN_CONV_SIDE = 2 ** len(CONV_CHANNELS)  # an image side the convolutional trunk can halve to >= 1
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ class ModelConfig:
     ``penalty`` is the WAE-MMD weight lambda (default 10), the WAE-GAN adversarial
     weight (default 1) or the VAE's beta (default 1); MaskAAE's weights are fixed by its
     recipe. ``likelihood`` is the VAE family's decoder (:data:`LIKELIHOODS`; None: the
-    model's default); other models take none.
+    model's default); other models take none. ``net`` is ``mlp`` or ``conv`` (images:
+    :func:`latentdim.nets.conv_encoder`, whose MLP head takes ``hidden``);
+    ``image_shape`` (C, H, W) is how a row's pixels are laid out, filled in from an
+    image source (IDX, the ``x_train`` layout, scikit-learn's digits) and recorded with
+    the run; ``conv`` needs it.
     """
 
     model: str
@@ -49,10 +55,15 @@ class ModelConfig:
     critic_hidden: tuple[int, ...] = (128, 128)
     penalty: float | None = None
     likelihood: str | None = None
+    net: str = "mlp"
+    image_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
+        if self.image_shape is not None:
+            object.__setattr__(self, "image_shape", tuple(self.image_shape))
+            self._check_image_shape()
         if self.latent_dim < 1:
             raise LatentdimError(f"latent dimension must be >= 1, got {self.latent_dim}")
         if self.data_dim is not None and self.data_dim < 1:
@@ -65,6 +76,43 @@ class ModelConfig:
             raise LatentdimError(
                 f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}"
             )
+        if self.net not in NETS:
+            raise LatentdimError(f"unknown net {self.net!r}; choose from {', '.join(NETS)}")
+
+    def _check_image_shape(self) -> None:
+        shape = self.image_shape
+        if len(shape) != 3 or not all(isinstance(v, int) and v >= 1 for v in shape):
+            raise LatentdimError(f"image shape must be 3 positive integers (C, H, W), got {shape}")
+        if self.data_dim is not None and shape[0] * shape[1] * shape[2] != self.data_dim:
+            raise LatentdimError(
+                f"image shape {'x'.join(map(str, shape))} has {shape[0] * shape[1] * shape[2]} values "
+                f"per image, but the data has {self.data_dim} columns"
+            )
+        if self.net == "conv" and min(shape[1:]) < MIN_CONV_SIDE:
+            raise LatentdimError(
+                f"net 'conv' needs images of at least {MIN_CONV_SIDE} x {MIN_CONV_SIDE} pixels, "
+                f"got {shape[1]} x {shape[2]}"
+            )
+
+    def encoder_net(self, outputs: int, stack: int = 1) -> nn.Module:
+        """The encoder of ``net``: data rows (K, B, d) to (K, B, outputs)."""
+        if self.net == "conv":
+            return conv_encoder(self._image_shape(), self.hidden, outputs, stack)
+        return mlp([self.data_dim, *self.hidden, outputs], stack)
+
+    def decoder_net(self, stack: int = 1) -> nn.Module:
+        """The decoder of ``net``: codes (K, B, m) to data rows (K, B, d)."""
+        if self.net == "conv":
+            return conv_decoder(self._image_shape(), self.hidden[::-1], self.latent_dim, stack)
+        return mlp([self.latent_dim, *reversed(self.hidden), self.data_dim], stack)
+
+    def _image_shape(self) -> tuple[int, int, int]:
+        if self.image_shape is None:
+            raise LatentdimError(
+                "net 'conv' needs the image shape (C, H, W), and the data source does not say it: "
+                "give --image-shape CxHxW (image_shape = [C, H, W] in a study)"
+            )
+        return self.image_shape
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,8 +188,8 @@ class AutoEncoder(nn.Module):
             raise LatentdimError(f"{self.name} has no likelihood {config.likelihood!r}: {offered}")
         self.config = config
         k, d, m = self.stack, config.data_dim, config.latent_dim
-        self.encoder = mlp([d, *config.hidden, m], k)
-        self.decoder = mlp([m, *reversed(config.hidden), d], k)
+        self.encoder = config.encoder_net(m, k)
+        self.decoder = config.decoder_net(k)
         self.register_buffer("shift", torch.zeros(k, d))
         self.register_buffer("scale", torch.ones(k))
         self._build()

@@ -16,8 +16,8 @@ import click
 import numpy as np
 import torch
 
-from latentdim.autoencoder import LIKELIHOODS, ModelConfig
-from latentdim.data import SKLEARN_DATA, check_matrix, read_matrix, sklearn_data
+from latentdim.autoencoder import LIKELIHOODS, NETS, ModelConfig
+from latentdim.data import SKLEARN_DATA, check_matrix, image_shape_of, read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
 from latentdim.features import FEATURES
 from latentdim.files import atomic_path, reading
@@ -121,6 +121,18 @@ def _widths(ctx, param, value):
     return widths
 
 
+def _image_shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected CxHxW, e.g. 1x28x28, got {value!r}") from None
+    if len(shape) != 3:
+        raise click.BadParameter(f"expected three sizes CxHxW, e.g. 1x28x28, got {value!r}")
+    return shape
+
+
 DEVICE_OPTION = click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
@@ -162,6 +174,18 @@ SKLEARN_OPTION = click.option(
     type=click.Choice(LIKELIHOODS),
     help="VAE decoder: fixed unit variance [default], learned variance (Dai & Wipf) or bernoulli.",
 )
+@click.option(
+    "--net",
+    type=click.Choice(NETS),
+    default=ModelConfig.net,
+    show_default=True,
+    help="Encoder/decoder: MLPs, or a small convolutional pair for images.",
+)
+@click.option(
+    "--image-shape",
+    callback=_image_shape,
+    help="How a row's pixels form an image, CxHxW [read from IDX, x_train .npz and --sklearn digits].",
+)
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option(
     "--fid-features",
@@ -183,6 +207,8 @@ def train(
     critic_hidden,
     penalty,
     likelihood,
+    net,
+    image_shape,
     threads,
     device,
     output,
@@ -199,7 +225,14 @@ def train(
     x, truth = _read_training_data(data) if data else (sklearn_data(bundled), None)
     shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
     model_config = ModelConfig(
-        model_name, latent_dim, x.shape[1], penalty=penalty, likelihood=likelihood, **shapes
+        model_name,
+        latent_dim,
+        x.shape[1],
+        penalty=penalty,
+        likelihood=likelihood,
+        net=net,
+        image_shape=image_shape or image_shape_of(data, bundled),
+        **shapes,
     )
     train_config = TrainConfig(**train_options)
     if threads is not None:

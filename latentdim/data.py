@@ -101,14 +101,55 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return _image_rows(np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape), str(path))
 
 
+def _channels_last(shape: tuple[int, ...]) -> bool:
+    """(N, H, W, C) with C <= 4 (the keras colour layout), not (N, C, H, W)."""
+    return len(shape) == 4 and shape[3] <= 4 < min(shape[1:3])
+
+
+def image_layout(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    """The (C, H, W) of one image in an array of ``shape``: (N, H, W) grey images,
+    (N, H, W, C) channels last or (N, C, H, W); None for anything else."""
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4:
+        return (shape[3], *shape[1:3]) if _channels_last(shape) else tuple(shape[1:])
+    return None
+
+
 def _image_rows(images: np.ndarray, name: str) -> np.ndarray:
-    """(N, ...) images as (N, pixels) rows; unsigned bytes scaled to [0, 1]."""
+    """(N, ...) images as (N, pixels) rows, pixels in (C, H, W) order (channels-last
+    images are transposed first); unsigned bytes scaled to [0, 1]."""
     if images.ndim < 2:
         raise LatentdimError(f"{name}: expected images (N, height, width), got shape {images.shape}")
+    if _channels_last(images.shape):
+        images = images.transpose(0, 3, 1, 2)
     rows = images.reshape(images.shape[0], -1)
     return rows.astype(np.float32) / 255.0 if rows.dtype == np.uint8 else rows
 
 
+def image_shape_of(
+    path: str | os.PathLike | None = None, sklearn: str | None = None
+) -> tuple[int, ...] | None:
+    """The (C, H, W) of the images in an image source: an IDX file (from its header),
+    the ``x_train`` array of an .npz, or a bundled scikit-learn image set (digits:
+    1 x 8 x 8); None for a source of plain rows."""
+    if sklearn is not None or path is None:
+        return SKLEARN_IMAGES.get(sklearn)
+    path = Path(path)
+    if is_idx(path):
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with reading(str(path)), opener(path, "rb") as handle:
+            ndim = handle.read(4)[3]
+            return image_layout(tuple(int(v) for v in np.frombuffer(handle.read(4 * ndim), dtype=">u4")))
+    if path.suffix.lower() == ".npz":
+        with reading(str(path)), np.load(path, allow_pickle=False) as archive:
+            if "x" in archive.files or "x_train.npy" not in archive.zip.namelist():
+                return None
+            return image_layout(archive["x_train"].shape)
+    return None
+
+
+SKLEARN_IMAGES = {"digits": (1, 8, 8)}  # the bundled data sets that are images: (C, H, W)
 SKLEARN_DATA = {  # name -> (loader in sklearn.datasets, the scale that maps it to [0, 1] or None)
     "digits": ("load_digits", 16.0),
     "iris": ("load_iris", None),

@@ -1,10 +1,18 @@
-"""Networks: MLPs for vector data, stacked over K independent members.
+"""Networks: MLPs for vector data and small convolutional nets for images, stacked
+over K independent members.
 
 Every network here carries a leading member axis: a stack of K models of the same
 shape is one module whose weights are (K, ...) tensors, applied with batched matmuls
 to inputs of shape (K, B, features). K = 1 is an ordinary single model. Each member is
 initialised from its own generator, drawing in the order a lone model would, so a
 member's weights do not depend on which others share its stack.
+
+Convolutions are written as im2col and a batched matmul (``unfold``, :func:`baddbmm`,
+``fold``), not as a grouped ``conv2d`` over K groups: on the CPU a grouped convolution
+gives a member results that differ with K (measured: weight gradients differ in the
+4th significant digit between K = 1 and K = 2), while the matmul form is bit for bit
+the same at every K, like the linear layers, and agrees with ``conv2d`` to float
+rounding (checked by the tests).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -39,7 +48,20 @@ def baddbmm(input: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float 
     return torch.baddbmm(input, a, b, alpha=alpha)
 
 
-class StackedLinear(nn.Module):
+class Stacked(nn.Module):
+    """A layer of K members whose weights are initialised as PyTorch's own layer of
+    one member would be (see :func:`reset_parameters`)."""
+
+    def torch_shape(self) -> tuple[int, ...]:
+        """The weight shape of the equivalent ``torch.nn`` layer of one member."""
+        raise NotImplementedError
+
+    def set_member(self, k: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Store member k's weight and bias, given in the ``torch.nn`` layer's layout."""
+        raise NotImplementedError
+
+
+class StackedLinear(Stacked):
     """K independent affine maps: y_k = x_k A_k + b_k for x of shape (K, B, in).
 
     ``weight`` A is (K, in, out), member k's the transpose of an ``nn.Linear`` weight
@@ -57,6 +79,13 @@ class StackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return baddbmm(self.bias.unsqueeze(1), x, self.weight)
 
+    def torch_shape(self) -> tuple[int, ...]:
+        return (self.out_features, self.in_features)
+
+    def set_member(self, k: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.weight[k].copy_(weight.T)
+        self.bias[k].copy_(bias)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # run directories written before stacking hold nn.Linear weights (out, in)
         weight, bias = state_dict.get(prefix + "weight"), state_dict.get(prefix + "bias")
@@ -72,6 +101,87 @@ class StackedLinear(nn.Module):
         )
 
 
+KERNEL, STRIDE, PADDING = 4, 2, 1  # every convolution: 4 x 4, stride 2, padding 1 (DCGAN's)
+
+
+class StackedConv2d(Stacked):
+    """K independent 4 x 4, stride-2 convolutions on images x (K, B, C, H, W), giving
+    (K, B, out, H // 2, W // 2). ``weight`` is (K, C * 16, out): member k's
+    ``nn.Conv2d`` weight (out, C, 4, 4), flattened and transposed for the matmul."""
+
+    def __init__(self, stack: int, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.weight = nn.Parameter(torch.empty(stack, in_channels * KERNEL**2, out_channels))
+        self.bias = nn.Parameter(torch.empty(stack, out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, b, c, h, w = x.shape
+        cols = F.unfold(x.reshape(k * b, c, h, w), KERNEL, padding=PADDING, stride=STRIDE)
+        blocks = cols.shape[-1]
+        cols = cols.reshape(k, b, -1, blocks).transpose(2, 3).reshape(k, b * blocks, -1)
+        y = baddbmm(self.bias.unsqueeze(1), cols, self.weight)
+        return y.reshape(k, b, h // STRIDE, w // STRIDE, -1).permute(0, 1, 4, 2, 3)
+
+    def torch_shape(self) -> tuple[int, ...]:
+        return (self.out_channels, self.in_channels, KERNEL, KERNEL)
+
+    def set_member(self, k: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.weight[k].copy_(weight.reshape(self.out_channels, -1).T)
+        self.bias[k].copy_(bias)
+
+    def extra_repr(self) -> str:
+        return f"stack={self.weight.shape[0]}, {self.in_channels}, {self.out_channels}, kernel={KERNEL}"
+
+
+class StackedConvTranspose2d(Stacked):
+    """K independent 4 x 4, stride-2 transposed convolutions: (K, B, C, H, W) to
+    (K, B, out, *size), ``size`` 2H or 2H + 1 per side (the shape the matching
+    :class:`StackedConv2d` took in). The adjoint of the convolution: a matmul with
+    ``weight`` (K, C, out * 16), member k's ``nn.ConvTranspose2d`` weight
+    (C, out, 4, 4) flattened, then ``fold``."""
+
+    def __init__(self, stack: int, in_channels: int, out_channels: int, size: tuple[int, int]):
+        super().__init__()
+        self.in_channels, self.out_channels, self.size = in_channels, out_channels, tuple(size)
+        self.weight = nn.Parameter(torch.empty(stack, in_channels, out_channels * KERNEL**2))
+        self.bias = nn.Parameter(torch.empty(stack, out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, b, c, h, w = x.shape
+        cols = bmm(x.permute(0, 1, 3, 4, 2).reshape(k, b * h * w, c), self.weight)
+        cols = cols.reshape(k * b, h * w, -1).transpose(1, 2)
+        y = F.fold(cols, self.size, KERNEL, padding=PADDING, stride=STRIDE)
+        return y.reshape(k, b, self.out_channels, *self.size) + self.bias[:, None, :, None, None]
+
+    def torch_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.out_channels, KERNEL, KERNEL)
+
+    def set_member(self, k: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.weight[k].copy_(weight.reshape(self.in_channels, -1))
+        self.bias[k].copy_(bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"stack={self.weight.shape[0]}, {self.in_channels}, {self.out_channels}, "
+            f"kernel={KERNEL}, size={self.size}"
+        )
+
+
+class Reshape(nn.Module):
+    """(K, B, ...) to (K, B, *shape)."""
+
+    def __init__(self, *shape: int):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(*x.shape[:2], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
 def mlp(sizes: Sequence[int], stack: int = 1, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Stacked linear layers through ``sizes`` with ``activation`` between them (none after the last)."""
     layers: list[nn.Module] = []
@@ -82,17 +192,62 @@ def mlp(sizes: Sequence[int], stack: int = 1, activation: type[nn.Module] = nn.R
     return nn.Sequential(*layers)
 
 
+CONV_CHANNELS = (32, 64)  # the convolutional trunk's channels, image side halved by each
+
+
+def conv_sides(image_shape: Sequence[int]) -> list[tuple[int, int]]:
+    """(H, W) at the input and after each convolution of the trunk: each halves it, rounding down."""
+    sides = [tuple(image_shape[1:])]
+    for _ in CONV_CHANNELS:
+        sides.append((sides[-1][0] // STRIDE, sides[-1][1] // STRIDE))
+    return sides
+
+
+def conv_encoder(
+    image_shape: Sequence[int], hidden: Sequence[int], outputs: int, stack: int = 1
+) -> nn.Sequential:
+    """Images (C, H, W), given as rows (K, B, C * H * W), to (K, B, outputs): two 4 x 4
+    stride-2 convolutions (32 and 64 channels, ReLU), then an MLP through ``hidden``."""
+    channels = (image_shape[0], *CONV_CHANNELS)
+    sides = conv_sides(image_shape)
+    layers: list[nn.Module] = [Reshape(*image_shape)]
+    for fan_in, fan_out in itertools.pairwise(channels):
+        layers += [StackedConv2d(stack, fan_in, fan_out), nn.ReLU()]
+    layers += [Reshape(-1), *mlp([channels[-1] * math.prod(sides[-1]), *hidden, outputs], stack)]
+    return nn.Sequential(*layers)
+
+
+def conv_decoder(
+    image_shape: Sequence[int], hidden: Sequence[int], inputs: int, stack: int = 1
+) -> nn.Sequential:
+    """The mirror of :func:`conv_encoder`: (K, B, inputs) through an MLP to 64 channels
+    of the trunk's last side, two 4 x 4 stride-2 transposed convolutions back to
+    (C, H, W), returned as rows (K, B, C * H * W)."""
+    channels = (image_shape[0], *CONV_CHANNELS)[::-1]
+    sides = conv_sides(image_shape)[::-1]
+    layers: list[nn.Module] = [*mlp([inputs, *hidden, channels[0] * math.prod(sides[0])], stack)]
+    layers += [nn.ReLU(), Reshape(channels[0], *sides[0])]
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(channels)):
+        layers.append(StackedConvTranspose2d(stack, fan_in, fan_out, sides[i + 1]))
+        if i < len(channels) - 2:
+            layers.append(nn.ReLU())
+    layers.append(Reshape(-1))
+    return nn.Sequential(*layers)
+
+
 @torch.no_grad()
 def reset_parameters(module: nn.Module, generators: Sequence[torch.Generator]) -> None:
-    """Re-draw every stacked linear layer as PyTorch's ``nn.Linear`` default does, member k
-    from ``generators[k]``: W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with
-    a = sqrt 5), same for b. Member k draws all its layers, in module order, before k + 1."""
-    layers = [layer for layer in module.modules() if isinstance(layer, StackedLinear)]
+    """Re-draw every stacked layer as PyTorch's default for its ``torch.nn`` layer does
+    (``nn.Linear``, ``nn.Conv2d``, ``nn.ConvTranspose2d``), member k from
+    ``generators[k]``: W ~ kaiming_uniform(a = sqrt 5), b ~ U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)), fan_in as PyTorch computes it from the weight's shape. Member k
+    draws all its layers, in module order, before k + 1."""
+    layers = [layer for layer in module.modules() if isinstance(layer, Stacked)]
     for k, generator in enumerate(generators):
         for layer in layers:
-            weight = torch.empty(layer.out_features, layer.in_features)
+            weight = torch.empty(layer.torch_shape())
             nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
-            bound = 1.0 / math.sqrt(layer.in_features)
-            bias = torch.empty(layer.out_features).uniform_(-bound, bound, generator=generator)
-            layer.weight[k].copy_(weight.T)
-            layer.bias[k].copy_(bias)
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
+            bound = 1.0 / math.sqrt(fan_in)
+            bias = torch.empty(layer.bias.shape[1]).uniform_(-bound, bound, generator=generator)
+            layer.set_member(k, weight, bias)

@@ -50,14 +50,14 @@ import tomllib
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from latentdim.autoencoder import ModelConfig
-from latentdim.data import read_matrix, sklearn_data
+from latentdim.data import image_shape_of, read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
 from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays, versions
 from latentdim.models import MODELS
@@ -261,6 +261,7 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         models[label] = config
         if overrides:
             model_train[label] = overrides
+    _check_images(datasets, models, where)
     seeds, seed = spec.get("seeds", 1), spec.get("seed", 0)
     if not isinstance(seeds, int) or seeds < 1:
         raise LatentdimError(f"{where}: seeds must be an integer >= 1")
@@ -282,6 +283,26 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         path=str(path),
         model_train=model_train,
     )
+
+
+def _check_images(datasets: dict[str, dict], models: dict[str, dict], where: str) -> None:
+    """Every dataset must be an image set of the right size for every model that reads
+    images: a convolutional net, or a model given an image shape."""
+    for label, model in models.items():
+        if model.get("net") != "conv" and model.get("image_shape") is None:
+            continue
+        for name, data in datasets.items():
+            shape = model.get("image_shape") or image_shape_of(data.get("file"), data.get("sklearn"))
+            columns = data["shape"][1] if "shape" in data else data["d"]
+            if shape is None:
+                raise LatentdimError(
+                    f"{where}: model {label!r} has net 'conv', but dataset {name!r} is not a set of "
+                    "images: give its image shape, image_shape = [C, H, W]"
+                )
+            try:
+                ModelConfig("wae-mmd", 1, columns, image_shape=shape, net=model.get("net", "mlp"))
+            except LatentdimError as exc:
+                raise LatentdimError(f"{where}: model {label!r} on dataset {name!r}: {exc}") from None
 
 
 def _grid(value, where: str) -> tuple[int, ...]:
@@ -412,10 +433,13 @@ MAX_STACK = {"cpu": 32, "cuda": 256}
 
 def stack_key(cell: Cell) -> str:
     """Cells with equal keys can train as one stack: the same data shape, model and
-    config, capacity m, budget and threads (datasets and seeds may differ)."""
+    config, capacity m, budget and threads (datasets and seeds may differ). Files and
+    bundled data sets stack only with cells of the same source: their image shape
+    (C, H, W), which a stack shares, is read from the source."""
     shape = cell.data["shape"] if "shape" in cell.data else [cell.data["samples"], cell.data["d"]]
+    source = cell.data.get("file") or cell.data.get("sklearn")
     same = {k: v for k, v in asdict(cell).items() if k not in ("dataset", "data", "replicate", "seed")}
-    return canonical_json({"shape": shape, **same})
+    return canonical_json({"shape": shape, **({"source": source} if source else {}), **same})
 
 
 def plan_stacks(
@@ -478,6 +502,10 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
             loaded = {key: cell_data(json.loads(key)) for key in set(keys)}  # a shared dataset read once
             xs, truths = zip(*(loaded[key] for key in keys), strict=True)
             model_config = ModelConfig(latent_dim=cells[0].latent_dim, **cells[0].model_config)
+            if model_config.image_shape is None:
+                source = cells[0].data  # a stack shares its source (stack_key)
+                shape = image_shape_of(source.get("file"), source.get("sklearn"))
+                model_config = replace(model_config, image_shape=shape)
             outcomes = fit_stack(list(xs), model_config, train_configs, list(truths), device)
     except Exception as exc:
         outcomes = [exc] * len(cells)

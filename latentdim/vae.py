@@ -55,8 +55,8 @@ class VAE(AutoEncoder):
         return self.config.likelihood or self.default_likelihood
 
     def _build(self) -> None:
-        k, d, m = self.stack, self.config.data_dim, self.config.latent_dim
-        self.encoder = mlp([d, *self.config.hidden, 2 * m], k)
+        k, m = self.stack, self.config.latent_dim
+        self.encoder = self.config.encoder_net(2 * m, k)
         self.register_buffer("log_gamma", torch.zeros(k))  # learned: the last batch's optimum
 
     def posterior(self, xn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
