@@ -111,6 +111,8 @@ Tried and not kept (session 6; n16-d128, m = 32, seed 0 unless stated; count at 
   3000 (tau = 0.1, 0.2, 0.3 -> 16, 15, 15) that does not carry: T = 12000 -> 30, 23
   (the longer frozen phase spreads value over every dim before the mask unfreezes);
   n = 8, m = 32 -> 20, 12; n = 32 -> 21.
+* a decoder whose first layer has fixed-norm input columns, so it cannot absorb a
+  dim's mask scale there (session 7): 14 at T = 3000, 12 at T = 12000; the drift stays.
 So no variant gives a count equal to n without a constant tuned on the data
 (bench/results/mask_variants.md).
 
