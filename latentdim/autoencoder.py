@@ -22,7 +22,7 @@ from latentdim.errors import LatentdimError
 from latentdim.nets import CONV_CHANNELS, conv_decoder, conv_encoder, mlp, reset_parameters
 
 Losses = dict[str, torch.Tensor]
-LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.vae)
+LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.models.vae)
 NETS = ("mlp", "conv")  # encoder / decoder families (latentdim.nets)
 MIN_CONV_SIDE = 2 ** len(CONV_CHANNELS)  # an image side the convolutional trunk can halve to >= 1
 

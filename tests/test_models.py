@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from latentdim.autoencoder import ModelConfig
-from latentdim.maskaae import official_period, polariser, polariser_period
 from latentdim.models import MODELS, build_model
+from latentdim.models.maskaae import official_period, polariser, polariser_period
 from latentdim.runs import fit, load_run, save_run
 from latentdim.training import DivergenceError, TrainConfig
 
@@ -119,7 +119,7 @@ def test_polariser_schedule_follows_the_budget():
 
 
 def test_polariser_is_off_then_capped_within_the_budget():
-    from latentdim.maskaae import polariser_schedule
+    from latentdim.models.maskaae import polariser_schedule
 
     for m in (2, 8, 16, 24, 32, 64):
         for budget in (1000, 3000, 20000):

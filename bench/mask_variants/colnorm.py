@@ -15,8 +15,8 @@ import torch
 
 from latentdim import runs, synthetic
 from latentdim.autoencoder import ModelConfig
-from latentdim.maskaae import MaskAAE
 from latentdim.models import MODELS
+from latentdim.models.maskaae import MaskAAE
 from latentdim.nets import StackedLinear, baddbmm
 from latentdim.training import TrainConfig
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from latentdim import maskaae as mk
-from latentdim.maskaae import MaskAAE
 from latentdim.models import MODELS
+from latentdim.models import maskaae as mk
+from latentdim.models.maskaae import MaskAAE
 
 DIAG_EVERY = 200
 DIAG_ROWS = 1024

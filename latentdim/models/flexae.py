@@ -21,8 +21,8 @@ import torch
 
 from latentdim.autoencoder import Losses, Step
 from latentdim.losses import wgan_gp_terms
+from latentdim.models.wae import GP_WEIGHT, WAEGAN
 from latentdim.nets import mlp
-from latentdim.wae import GP_WEIGHT, WAEGAN
 
 
 class FlexAE(WAEGAN):

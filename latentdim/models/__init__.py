@@ -1,4 +1,8 @@
-"""The model registry: name -> class. The CLI's ``--model`` choices read it."""
+"""The models, one module per family, and their registry (name -> class), which the
+CLI's ``--model`` choices read: :mod:`~latentdim.models.wae` (WAE-MMD, WAE-GAN),
+:mod:`~latentdim.models.maskaae`, :mod:`~latentdim.models.flexae` and
+:mod:`~latentdim.models.vae` (VAE, 2-Stage VAE). What they share is
+:mod:`latentdim.autoencoder`."""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import torch
 
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.flexae import FlexAE
-from latentdim.maskaae import MaskAAE
-from latentdim.vae import VAE, TwoStageVAE
-from latentdim.wae import WAEGAN, WAEMMD
+from latentdim.models.flexae import FlexAE
+from latentdim.models.maskaae import MaskAAE
+from latentdim.models.vae import VAE, TwoStageVAE
+from latentdim.models.wae import WAEGAN, WAEMMD
 
 MODELS: dict[str, type[AutoEncoder]] = {
     cls.name: cls for cls in (WAEMMD, WAEGAN, FlexAE, MaskAAE, VAE, TwoStageVAE)

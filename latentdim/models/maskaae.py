@@ -129,7 +129,7 @@ import torch
 from torch import nn
 
 from latentdim.autoencoder import Losses, Step
-from latentdim.wae import WAEGAN
+from latentdim.models.wae import WAEGAN
 
 VARIANCE_WEIGHT = 100.0
 LR_DECAY = 0.2
