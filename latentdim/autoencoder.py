@@ -329,6 +329,11 @@ class AutoEncoder(nn.Module):
         mask = self.latent_mask()
         return None if mask is None else mask[0].detach().cpu().numpy()
 
+    def posterior_variances(self, x: np.ndarray | torch.Tensor) -> np.ndarray | None:
+        """Each latent unit's posterior variance, averaged over the rows ``x``, for a
+        model with a stochastic encoder; None for a deterministic one."""
+        return None
+
     def active_dims(self, codes: np.ndarray) -> np.ndarray:
         """Indices of the latent dims the model uses, given the codes of held-out rows:
         the mask's active dims (alpha >= 0.1), or every dim for a model without one."""

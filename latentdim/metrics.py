@@ -92,6 +92,21 @@ def active_units(codes: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) ->
     return np.flatnonzero(np.asarray(codes, dtype=np.float64).var(axis=0) > threshold)
 
 
+def variance_gap_count(variances: np.ndarray) -> int:
+    """The number of latent units below the largest gap in their posterior variances.
+
+    ``variances`` are each unit's posterior variance averaged over the data, in prior
+    units (a used unit's falls toward 0 as a learned-variance VAE trains; an unused
+    unit's stays near the prior's 1). Sorted ascending, capped at 1, with the prior's
+    variance 1 appended, the count is the position of the largest ratio between
+    neighbours: u_(1) <= ... <= u_(k) << u_(k+1). No threshold: the rule is scale-free
+    and reads m when every unit is used. It assumes at least one unit is used.
+    """
+    v = np.sort(np.minimum(np.asarray(variances, dtype=np.float64), 1.0))
+    gaps = np.diff(np.log(np.append(np.maximum(v, 1e-300), 1.0)))
+    return int(np.argmax(gaps)) + 1
+
+
 def nac(codes: np.ndarray, active: np.ndarray | None = None) -> float:
     """Normalised absolute correlation (our definition): mean |R_ij| over i != j.
 

@@ -439,19 +439,30 @@ def figure7(models: list[tuple[str, object]], x: np.ndarray, base: Path) -> list
         plt.close(fig)
 
 
+def latent_count(metrics: dict) -> tuple[str, int] | None:
+    """A model's own reading of how many latent dims it uses, with its name: the mask's
+    active dims, or a VAE's ``posterior_dims``; None for a model that has neither."""
+    if metrics.get("mask") is not None:
+        return "mask", metrics["active_dims"]
+    if metrics.get("posterior_dims") is not None:
+        return "posterior variances", metrics["posterior_dims"]
+    return None
+
+
 def budget_rows(records: list[dict]) -> list[dict]:
-    """The masked models' active dims per (dataset, model family, m, training steps),
-    mean and sd over seeds; empty unless some (dataset, family, m) ran at several
-    budgets (a study whose model tables set their own ``steps``)."""
+    """Each model's latent count (:func:`latent_count`) per (dataset, model family, m,
+    training steps), mean and sd over seeds; empty unless some (dataset, family, m) ran
+    at several budgets (a study whose model tables set their own ``steps``)."""
     from latentdim.training import TrainConfig
 
     found: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
-        if r["metrics"].get("mask") is None or "cell" not in r:
+        count = latent_count(r["metrics"])
+        if count is None or "cell" not in r:
             continue
         family = r["cell"].get("model_config", {}).get("model", r["model"])
         steps = r["cell"].get("train", {}).get("steps", TrainConfig.steps)
-        found[r["dataset"], r["n"], family, r["latent_dim"], steps].append(r["metrics"]["active_dims"])
+        found[r["dataset"], r["n"], family, r["latent_dim"], steps].append(count[1])
     budgets = defaultdict(set)
     for dataset, _n, family, m, steps in found:
         budgets[dataset, family, m].add(steps)
@@ -470,7 +481,7 @@ def budget_rows(records: list[dict]) -> list[dict]:
 
 
 def figure_budget(rows: list[dict], base: Path) -> list[Path]:
-    """The masked models' active dims against the training budget, one panel per dataset."""
+    """The models' latent counts against the training budget, one panel per dataset."""
     import matplotlib.pyplot as plt
 
     if not rows:
@@ -491,9 +502,13 @@ def figure_budget(rows: list[dict], base: Path) -> list[Path]:
         steps = sorted({r["steps"] for r in mine})
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [str(s) for s in steps])
-        ax.set(xlabel="training iterations", ylabel="active latent dims", title=f"{dataset} ({_true_n(n)})")
+        ax.set(xlabel="training iterations", ylabel="latent dims in use", title=f"{dataset} ({_true_n(n)})")
         ax.legend(fontsize=8)
-    fig.suptitle("Active dims against the training budget (mean ± sd over seeds)", fontsize=10)
+    fig.suptitle(
+        "Latent dims in use (mask; VAE: posterior variances) against the training budget "
+        "(mean ± sd over seeds)",
+        fontsize=10,
+    )
     try:
         return _save(fig, base)
     finally:

@@ -138,6 +138,9 @@ def evaluate(
         "eval_samples": int(real.shape[0]),
         "mask": None if mask is None else mask.tolist(),
     }
+    variances = model.posterior_variances(real)
+    if variances is not None:
+        result["posterior_dims"] = metrics.variance_gap_count(variances)
     result.update(metrics.prdc(real, generated))
     result["energy"] = metrics.energy_distance(generated, real)[1]
     if truth is not None:

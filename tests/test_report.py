@@ -162,3 +162,28 @@ def test_fig7_draws_the_codes_correlation_of_each_run(tmp_path):
     assert (tmp_path / "fig7.png").stat().st_size > 0 and (tmp_path / "fig7.pdf").exists()
     wrong = CliRunner().invoke(cli, ["codes", *runs, "--sklearn", "digits", "-o", str(tmp_path / "x.png")])
     assert wrong.exit_code == 2 and "trained on 8 columns, the data has 64" in wrong.output
+
+
+def test_budget_rows_read_the_mask_or_the_posterior_variances():
+    from latentdim.report import budget_rows, latent_count
+
+    def record(model, steps, metrics):
+        cell = {"model_config": {"model": model}, "train": {"steps": steps}}
+        return {"dataset": "n8", "n": 8, "model": model, "latent_dim": 16, "cell": cell, "metrics": metrics}
+
+    records = [
+        record("maskaae", 3000, {"mask": [1.0] * 8 + [0.0] * 8, "active_dims": 8}),
+        record("maskaae", 12000, {"mask": [1.0] * 7 + [0.0] * 9, "active_dims": 7}),
+        record("vae", 3000, {"mask": None, "active_dims": 16, "posterior_dims": 12}),
+        record("vae", 12000, {"mask": None, "active_dims": 13, "posterior_dims": 9}),
+        record("wae-mmd", 3000, {"mask": None, "active_dims": 16}),
+    ]
+    assert latent_count(records[2]["metrics"]) == ("posterior variances", 12)
+    assert latent_count(records[4]["metrics"]) is None
+    rows = budget_rows(records)
+    assert [(r["model"], r["steps"], r["active_dims"]) for r in rows] == [
+        ("maskaae", 3000, "8"),
+        ("maskaae", 12000, "7"),
+        ("vae", 3000, "12"),
+        ("vae", 12000, "9"),
+    ]

@@ -14,7 +14,7 @@ from latentdim.autoencoder import ModelConfig
 from latentdim.cli import cli
 from latentdim.errors import LatentdimError
 from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
-from latentdim.metrics import active_units
+from latentdim.metrics import active_units, variance_gap_count
 from latentdim.models import build_model
 from latentdim.runs import fit, fit_stack
 from latentdim.training import TrainConfig
@@ -74,6 +74,13 @@ def test_active_units_count_the_posterior_means_that_vary():
     assert active_units(codes).tolist() == [0, 2]  # variances 1, 0.0025, 0.04 against 0.01
 
 
+def test_the_variance_gap_count_reads_the_units_below_the_largest_gap():
+    assert variance_gap_count([0.6, 1e-4, 0.7, 2e-4, 3e-4, 0.65]) == 3  # unsorted, gap 2000x
+    assert variance_gap_count([1e-3, 2e-3, 4e-3]) == 3  # every unit used: the gap to the prior's 1
+    assert variance_gap_count([1e-3, 0.3, 0.5, 1.7]) == 1  # capped at 1; 300x against 1.7x and 2x
+    assert variance_gap_count([0.0, 0.5]) == 1  # a variance of 0 is the smallest, not an error
+
+
 @pytest.mark.parametrize("likelihood", ["learned", "bernoulli"])
 def test_a_stacked_member_is_its_lone_run(likelihood):
     rows = [make_dataset(2, 8, samples=600, seed=s).x for s in (0, 1)]
@@ -98,6 +105,10 @@ def test_learned_gamma_falls_toward_the_reconstruction_error():
     mse = result.metrics["recon_mse"] / result.model.scale.item() ** 2  # in the model's units
     assert 0.3 < gamma[-1] / mse < 3.0  # gamma = MSE at the optimum (Dai & Wipf)
     assert result.metrics["active_dims"] <= 4
+    # n = 2 data, m = 4: at least one unit left at the prior's variance, the used ones far below
+    variances = np.sort(result.model.posterior_variances(x))
+    assert 2 <= result.metrics["posterior_dims"] <= 3
+    assert variances[1] < 0.01 and variances[-1] > 10 * variances[2]
 
 
 def test_bernoulli_needs_data_in_the_unit_interval_and_generates_probabilities():

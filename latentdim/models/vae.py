@@ -25,7 +25,14 @@ averaged over the batch; beta is ``penalty`` (default 1; beta-VAE, Higgins et al
 
 Codes (``encode``, NAC, latent recovery) are the posterior means mu(x); generation is
 G(z), z ~ N(0, I) (the decoder's mean, no observation noise). The active dims are the
-active units (Burda et al. 2016): Cov_x(mu_u(x)) > 0.01 on held-out rows.
+active units (Burda et al. 2016): Cov_x(mu_u(x)) > 0.01 on held-out rows. A second
+count, ``posterior_dims``, reads the units' posterior variances (mean over held-out
+rows of sigma_u^2(x)): the units below their largest gap
+(:func:`latentdim.metrics.variance_gap_count`), no threshold. Measured on the learned-
+gamma VAE at m = 2n (session 7; ``studies/vae-budget``): the Burda count depends on
+its threshold where unused units keep some spread in their means (n = 32, 12000
+iterations, seed 1: 57 active units, 26 by the gap), and in a 48000-iteration run at
+n = 16 the variances split 16 at <= 0.0017 against the rest at >= 0.61 (gap 360x).
 
 Adam, lr 1e-3, default betas.
 """
@@ -112,6 +119,11 @@ class VAE(AutoEncoder):
 
     def active_dims(self, codes: np.ndarray) -> np.ndarray:
         return metrics.active_units(codes)
+
+    @torch.no_grad()
+    def posterior_variances(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Mean over the rows of x of exp(logvar_u(x)), per unit u (m,)."""
+        return self.posterior(self._rows(x))[1].exp()[0].mean(dim=0).cpu().numpy()
 
 
 class TwoStageVAE(VAE):
