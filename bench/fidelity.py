@@ -5,8 +5,8 @@ active dims, NAC, scaled FID, the energy coefficient, precision/recall, the
 ground-truth manifold metrics, wall time — against the slides (n = 8: MaskAAE 9 active
 dims, NAC 0.030, WAE NAC 0.040; n = 16: 16 active, NAC 0.013 against 0.031). Also the
 easy case n = 2, d = 16, m = 6 (expected <= 3 active dims). Beside MaskAAE's mask count,
-the learned-variance VAE's active units (Dai & Wipf 2019 claim n as gamma -> 0;
-``vae-learned``). Prints measurements; it asserts nothing.
+the learned-variance VAE's active units and its ``posterior_dims`` (Dai & Wipf 2019
+claim n as gamma -> 0; ``vae-learned``). Prints measurements; it asserts nothing.
 
     .venv/bin/python bench/fidelity.py [--steps 3000] [--seeds 0,1] [--n 8,16,32]
         [--models maskaae,wae-mmd,vae-learned]
@@ -41,8 +41,9 @@ def report(label, result, seconds):
     m = result.metrics
     nac = "  n/a" if m["nac"] is None else f"{m['nac']:.3f}"
     mask = "" if m["mask"] is None else "  mask " + " ".join(f"{a:.2f}" for a in m["mask"])
+    posterior = "" if m.get("posterior_dims") is None else f" (posterior {m['posterior_dims']})"
     print(
-        f"{label:34s} active {m['active_dims']:3d}  NAC {nac}  scaled FID {m['scaled_fid']:.4f}"
+        f"{label:34s} active {m['active_dims']:3d}{posterior}  NAC {nac}  scaled FID {m['scaled_fid']:.4f}"
         f"  energy {m['energy']:.4f}  P {m['precision']:.2f} R {m['recall']:.2f}"
         f"  manifold err {m['manifold_error']:.3f} (recon {m['recon_manifold_error']:.3f})"
         f"  off {m['off_manifold']:.2f}  latent R2 {m['latent_recovery']:.3f}"

@@ -612,13 +612,27 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
     )
     start = time.perf_counter()
 
+    bars: dict[int, object] = {}
+
     def stopped(signum: int) -> str:
+        for bar in bars.values():
+            bar.__exit__(None, None, None)
         sig = signal.Signals(signum).name
         return f"estimate interrupted ({sig}); nothing was written: run the command again"
 
+    def progress(done: int, total: int, m: int) -> None:
+        if m not in bars:
+            for bar in bars.values():
+                bar.__exit__(None, None, None)
+            bars[m] = click.progressbar(length=total, label=f"MaskAAE m = {m}", file=sys.stderr)
+            bars[m].__enter__()
+        bars[m].update(done - bars[m].pos)
+
     try:
         with _interruptible(stopped):
-            estimator.fit(x)
+            estimator.fit(x, progress=progress if sys.stderr.isatty() else None)
+            for bar in bars.values():
+                bar.__exit__(None, None, None)
             seconds = time.perf_counter() - start
             baselines = {} if no_baselines else _baselines(x)
     except ValueError as exc:

@@ -51,7 +51,11 @@ Memory: the peak for a 200 000 x 784 float32 input is measured by
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +108,46 @@ class _Job:
     device: str
 
 
+_progress = None  # the shared count of training iterations done, in this process
+
+
+def _count_into(counter) -> None:
+    """Count every training iteration of this process into ``counter`` (a
+    ``multiprocessing.Value`` shared with the driver)."""
+    global _progress
+    _progress = counter
+
+
+def _tick(_iteration: int) -> None:
+    if _progress is not None:
+        with _progress.get_lock():
+            _progress.value += 1
+
+
+@contextlib.contextmanager
+def _reporting(progress: Callable[[int, int, int], None] | None, total: int, m: int) -> Iterator:
+    """While the block trains, call ``progress(done, total, m)`` about 4 times a second
+    from a thread of the driver, and once more at the end; yields the shared counter."""
+    counter = multiprocessing.get_context("spawn").Value("q", 0)
+    if progress is None:
+        yield counter
+        return
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.25):
+            progress(counter.value, total, m)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield counter
+    finally:
+        done.set()
+        thread.join()
+    progress(counter.value, total, m)
+
+
 def _train_masks(job: _Job) -> list[tuple[list[float], dict]]:
     """Train one MaskAAE per seed on standardised rows, as one stack; return each
     member's mask and state_dict (on the CPU)."""
@@ -112,17 +156,21 @@ def _train_masks(job: _Job) -> list[tuple[list[float], dict]]:
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
         x = np.repeat(job.x[None], len(job.seeds), axis=0)
         gens = [generators(seed) for seed in job.seeds]
-        stack, _ = train_new(x, config, budget, gens, job.device)
+        stack, _ = train_new(x, config, budget, gens, job.device, _tick)
         stack.to("cpu")
         return [
             (m.tolist(), stack.member(k).state_dict()) for k, m in enumerate(stack.latent_mask().detach())
         ]
 
 
-def _run(jobs: list[_Job], n_jobs: int) -> list[tuple[list[float], dict]]:
+def _run(jobs: list[_Job], n_jobs: int, counter) -> list[tuple[list[float], dict]]:
     if n_jobs <= 1 or len(jobs) == 1:
-        return [result for job in jobs for result in _train_masks(job)]
-    with worker_pool(min(n_jobs, len(jobs))) as pool:
+        _count_into(counter)
+        try:
+            return [result for job in jobs for result in _train_masks(job)]
+        finally:
+            _count_into(None)
+    with worker_pool(min(n_jobs, len(jobs)), _count_into, (counter,)) as pool:
         return [result for results in pool.map(_train_masks, jobs) for result in results]
 
 
@@ -166,7 +214,10 @@ class MaskAAEDimension(BaseEstimator):
         self.device = device
         self.max_rows = max_rows
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, progress: Callable[[int, int, int], None] | None = None):
+        """Estimate the dimension of X; ``progress(done, total, m)``, when given, is
+        called a few times a second while a capacity m trains (its training iterations
+        done out of total, summed over the stacks of seeds)."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self.rows_ = X.shape[0]
         self._check_params()
@@ -183,7 +234,8 @@ class MaskAAEDimension(BaseEstimator):
         while True:
             parts = np.array_split(np.asarray(seeds), min(self.n_jobs, len(seeds)))
             jobs = [_Job(xs, m, tuple(map(int, p)), self.steps, batch, *nets, device) for p in parts]
-            results = _run(jobs, self.n_jobs)
+            with _reporting(progress, len(jobs) * self.steps, m) as counter:
+                results = _run(jobs, self.n_jobs, counter)
             counts = [int(active_dims(np.asarray(mask)).size) for mask, _ in results]
             self.capacities_[m] = counts
             if np.median(counts) < m - 1 or m >= d:

@@ -48,7 +48,7 @@ import signal
 import time
 import tomllib
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -402,21 +402,30 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _init_worker() -> None:
+def _init_worker(setup: Callable | None = None, args: tuple = ()) -> None:
     # a Ctrl-C reaches the whole process group: the driver alone handles it, and
     # stops the workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    if setup is not None:
+        setup(*args)
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """``workers`` spawned one-thread processes that ignore SIGINT. When the block
-    ends normally the pool shuts down as usual; when it fails or is interrupted (a
-    Ctrl-C, a SIGTERM raised as an exception, a generator closed early) the workers
-    are terminated rather than awaited: no orphans, and no wait for a running stack."""
+def worker_pool(
+    workers: int, setup: Callable | None = None, args: tuple = ()
+) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` spawned one-thread processes that ignore SIGINT, each running
+    ``setup(*args)`` first (``args`` may hold objects shared with the driver, such as a
+    ``multiprocessing`` counter of the spawn context). When the block ends normally the
+    pool shuts down as usual; when it fails or is interrupted (a Ctrl-C, a SIGTERM
+    raised as an exception, a generator closed early) the workers are terminated
+    rather than awaited: no orphans, and no wait for a running stack."""
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(setup, args),
     )
     try:
         yield pool

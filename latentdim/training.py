@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -147,10 +147,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def train(
-    model: AutoEncoder, xn: torch.Tensor, config: TrainConfig, generators: Sequence[torch.Generator]
+    model: AutoEncoder,
+    xn: torch.Tensor,
+    config: TrainConfig,
+    generators: Sequence[torch.Generator],
+    on_iteration: Callable[[int], None] | None = None,
 ) -> list[History]:
     """Train the K members of ``model`` on their normalised rows ``xn`` (K, N, d), member
     k's minibatches drawn with ``generators[k]``; return one :class:`History` per member.
+    ``on_iteration(i)`` is called after iteration i (1-based) of the stack (progress).
 
     The members' losses are summed, so one backward pass gives each member exactly the
     gradient it would get alone, and each optimiser update is elementwise. A member
@@ -207,6 +212,8 @@ def train(
             sums, count = {}, 0
             if len(errors) == model.stack:
                 break
+        if on_iteration is not None:
+            on_iteration(iteration + 1)
     for p in params:
         p.requires_grad_(True)
     model.eval()

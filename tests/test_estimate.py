@@ -1,5 +1,6 @@
 """Intrinsic-dimension estimation: the sklearn estimator, the classical band, the CLI."""
 
+import itertools
 import json
 
 import numpy as np
@@ -44,6 +45,21 @@ def test_fit_sets_the_fitted_attributes_and_is_reproducible():
     again = MaskAAEDimension(latent_dim=4, steps=60, seeds=2, hidden=(16,), critic_hidden=(8,)).fit(x)
     assert again.per_seed_ == first.per_seed_
     np.testing.assert_array_equal(again.mask_, first.mask_)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_every_training_iteration_of_every_capacity(jobs):
+    # n = 6 data at capacity 2 grows: one report series per capacity, in iterations of
+    # the stacks; with 2 jobs they are counted in spawned workers, two stacks of 1 seed
+    x = make_dataset(6, 8, samples=300, seed=0).x
+    calls = []
+    est = MaskAAEDimension(latent_dim=2, steps=40, seeds=2, n_jobs=jobs, hidden=(8,), critic_hidden=(8,))
+    est.fit(x, progress=lambda done, total, m: calls.append((done, total, m)))
+    for m in est.capacities_:
+        mine = [(done, total) for done, total, mm in calls if mm == m]
+        assert mine[-1] == (jobs * 40, jobs * 40)  # two seeds: one stack of 2, or two stacks of 1
+        assert all(a[0] <= b[0] for a, b in itertools.pairwise(mine))
+    assert [m for _, _, m in calls] == sorted(m for _, _, m in calls)
 
 
 def test_saturated_capacity_grows():
