@@ -198,6 +198,69 @@ def table2(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     return numeric, header, formatted
 
 
+def fig5_check(
+    gs: list[Group], metric: str = PRIMARY_METRIC, seed: int = 0, rounds: int = BOOTSTRAP
+) -> tuple[list[dict], list[str], list[list[str]]]:
+    """Fig 5's claim, read from the records: on data of known n, a masked model at every
+    capacity m >= n generates no worse than a plain model at m = n. Per (dataset,
+    masked model, m >= n, plain model run at m = n): the two means of ``metric``, their
+    difference signed so that positive favours the masked model, and its 95 %
+    bootstrap interval (the seeds of each side resampled independently). "no worse"
+    when the interval's upper end reaches 0, "worse" otherwise. Empty when no dataset
+    has both."""
+    sign = -1.0 if GENERATION_METRICS.get(metric, ("", "", "min"))[2] == "min" else 1.0
+    rng = np.random.default_rng(seed)
+    index = {(g.dataset, g.model, g.m): g for g in gs}
+    plain = sorted({g.model for g in gs if not g.masked})
+    numeric, formatted = [], []
+    for g in sorted(gs, key=lambda g: (_dataset_key(g.dataset, g.n), g.model, g.m)):
+        if not g.masked or g.n is None or g.m < g.n:
+            continue
+        for model in plain:
+            base = index.get((g.dataset, model, g.n))
+            mine, theirs = g.values(metric), base.values(metric) if base else np.array([])
+            mine, theirs = mine[np.isfinite(mine)], theirs[np.isfinite(theirs)]
+            if not mine.size or not theirs.size:
+                continue
+            diff = sign * (mine.mean() - theirs.mean())
+            boot = sign * (
+                mine[rng.integers(0, mine.size, (rounds, mine.size))].mean(axis=1)
+                - theirs[rng.integers(0, theirs.size, (rounds, theirs.size))].mean(axis=1)
+            )
+            low, high = np.percentile(boot, [2.5, 97.5])
+            verdict = "no worse" if high >= 0 else "worse"
+            numeric.append(
+                {
+                    "dataset": g.dataset,
+                    "n": g.n,
+                    "masked": g.model,
+                    "m": g.m,
+                    "masked_mean": float(mine.mean()),
+                    "plain": model,
+                    "plain_mean": float(theirs.mean()),
+                    "difference": float(diff),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "verdict": verdict,
+                }
+            )
+            formatted.append(
+                [
+                    g.dataset,
+                    str(g.n),
+                    g.model,
+                    str(g.m),
+                    _fmt(*g.mean_sd(metric), mine.size),
+                    f"{model} {_fmt(*base.mean_sd(metric), theirs.size)}",
+                    f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]",
+                    verdict,
+                ]
+            )
+    header = ["data", "n", "masked model", "m", metric, f"plain model at m = n, {metric}"]
+    header += ["difference (+ favours masked) [95 % CI]", "verdict"]
+    return numeric, header, formatted
+
+
 def table1(gs: list[Group]) -> tuple[list[dict], list[str], list[list[str]]]:
     """Table 1: FID (on the runs' feature network) per model (rows) and dataset
     (columns), mean ± sd over seeds. Made only for a comparison study, where each model
@@ -456,6 +519,7 @@ def budget_rows(records: list[dict]) -> list[dict]:
     from latentdim.training import TrainConfig
 
     found: dict[tuple, list[float]] = defaultdict(list)
+    reading: dict[str, str] = {}
     for r in records:
         count = latent_count(r["metrics"])
         if count is None or "cell" not in r:
@@ -463,6 +527,7 @@ def budget_rows(records: list[dict]) -> list[dict]:
         family = r["cell"].get("model_config", {}).get("model", r["model"])
         steps = r["cell"].get("train", {}).get("steps", TrainConfig.steps)
         found[r["dataset"], r["n"], family, r["latent_dim"], steps].append(count[1])
+        reading[family] = count[0]
     budgets = defaultdict(set)
     for dataset, _n, family, m, steps in found:
         budgets[dataset, family, m].add(steps)
@@ -473,7 +538,14 @@ def budget_rows(records: list[dict]) -> list[dict]:
             continue
         v = np.asarray(values, dtype=float)
         sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
-        row = {"dataset": dataset, "n": n, "model": family, "m": m, "steps": steps}
+        row = {
+            "dataset": dataset,
+            "n": n,
+            "model": family,
+            "reading": reading[family],
+            "m": m,
+            "steps": steps,
+        }
         row.update(active_dims_mean=float(v.mean()), active_dims_sd=sd, seeds=int(v.size))
         row["active_dims"] = " ".join(str(int(a)) for a in values)
         rows.append(row)
@@ -581,6 +653,15 @@ def report(out: str | os.PathLike) -> Report:
         files.append(out / "budget.csv")
 
     files += figure6(ok, out / "fig6")
+    f5_numeric, f5_header, f5_rows = fig5_check(gs)
+    if f5_numeric:
+        columns = list(f5_numeric[0])
+        _write_text(out / "fig5_check.csv", _csv(columns, [[r[c] for c in columns] for r in f5_numeric]))
+        _write_text(out / "fig5_check.md", _markdown(f5_header, f5_rows))
+        files += [out / "fig5_check.csv", out / "fig5_check.md"]
+    else:  # a stale check of an earlier grid of this folder
+        for name in ("fig5_check.csv", "fig5_check.md"):
+            (out / name).unlink(missing_ok=True)
     t1_numeric, t1_header, t1_rows = table1(gs)
     if t1_numeric:
         columns = list(t1_numeric[0])
@@ -651,6 +732,13 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
     ):
         if (out / f"{name}.png").exists():
             lines += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+    if (out / "fig5_check.md").exists():
+        lines += [
+            f"## Fig 5's claim: masked models at m >= n against the plain model at m = n ({PRIMARY_METRIC})",
+            "",
+            (out / "fig5_check.md").read_text(),
+            "",
+        ]
     if (out / "table1.md").exists():
         lines += ["## Table 1 (FID per model and dataset, mean ± sd over seeds)", ""]
         lines += [(out / "table1.md").read_text(), ""]

@@ -181,9 +181,41 @@ def test_budget_rows_read_the_mask_or_the_posterior_variances():
     assert latent_count(records[2]["metrics"]) == ("posterior variances", 12)
     assert latent_count(records[4]["metrics"]) is None
     rows = budget_rows(records)
-    assert [(r["model"], r["steps"], r["active_dims"]) for r in rows] == [
-        ("maskaae", 3000, "8"),
-        ("maskaae", 12000, "7"),
-        ("vae", 3000, "12"),
-        ("vae", 12000, "9"),
+    assert [(r["model"], r["reading"], r["steps"], r["active_dims"]) for r in rows] == [
+        ("maskaae", "mask", 3000, "8"),
+        ("maskaae", "mask", 12000, "7"),
+        ("vae", "posterior variances", 3000, "12"),
+        ("vae", "posterior variances", 12000, "9"),
     ]
+
+
+def test_fig5_check_compares_each_masked_capacity_with_the_plain_model_at_n():
+    from latentdim.report import fig5_check
+
+    def with_recall(r, value):
+        r["metrics"]["recall"] = value
+        return r
+
+    mask = [1.0, 0.0]
+    # the plain model at m = n = 4: recall 0.80 and 0.82; masked: m = 4 clearly worse
+    # (0.60, 0.62), m = 8 level with it, m = 2 < n not compared; a lower plain m ignored
+    records = [with_recall(record("wae", 4, r, 1.0), 0.80 + 0.02 * r) for r in range(2)]
+    records += [with_recall(record("wae", 2, r, 1.0), 0.1) for r in range(2)]
+    masked = {2: (0.1, 0.1), 4: (0.60, 0.62), 8: (0.80, 0.83)}
+    fids = {2: 9.0, 4: 2.0, 8: 0.5}  # against the plain model's 1.0 at m = n
+    records += [
+        with_recall(record("maskaae", m, r, fids[m], mask=mask), masked[m][r])
+        for m in masked
+        for r in range(2)
+    ]
+    numeric, header, rows = fig5_check(groups(records))
+    assert [(r["m"], r["plain"], r["verdict"]) for r in numeric] == [
+        (4, "wae", "worse"),
+        (8, "wae", "no worse"),
+    ]
+    np.testing.assert_allclose([r["difference"] for r in numeric], [-0.20, 0.005])
+    assert numeric[0]["ci_high"] < 0 < numeric[1]["ci_high"]
+    assert rows[1][-2].startswith("+0.005 [") and header[-1] == "verdict"
+    # lower is better for scaled FID: a masked model with a smaller FID is favoured
+    numeric, _, _ = fig5_check(groups(records), metric="scaled_fid")
+    assert [(r["difference"], r["verdict"]) for r in numeric] == [(-1.0, "worse"), (0.5, "no worse")]
