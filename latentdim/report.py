@@ -629,6 +629,20 @@ class Report:
         return "\n".join(lines)
 
 
+def _optional_table(out: Path, name: str, numeric: list[dict], header: list[str], rows: list[list]) -> list:
+    """Write NAME.csv (``numeric``) and NAME.md (``header``, ``rows``) when there are
+    rows; otherwise remove those of an earlier grid of this folder. The files written."""
+    files = [out / f"{name}.csv", out / f"{name}.md"]
+    if not numeric:
+        for path in files:
+            path.unlink(missing_ok=True)
+        return []
+    columns = list(numeric[0])
+    _write_text(files[0], _csv(columns, [[r[c] for c in columns] for r in numeric]))
+    _write_text(files[1], _markdown(header, rows))
+    return files
+
+
 def report(out: str | os.PathLike) -> Report:
     """Write figures, tables and REPORT.md for the sweep in ``out``."""
     import matplotlib
@@ -653,24 +667,8 @@ def report(out: str | os.PathLike) -> Report:
         files.append(out / "budget.csv")
 
     files += figure6(ok, out / "fig6")
-    f5_numeric, f5_header, f5_rows = fig5_check(gs)
-    if f5_numeric:
-        columns = list(f5_numeric[0])
-        _write_text(out / "fig5_check.csv", _csv(columns, [[r[c] for c in columns] for r in f5_numeric]))
-        _write_text(out / "fig5_check.md", _markdown(f5_header, f5_rows))
-        files += [out / "fig5_check.csv", out / "fig5_check.md"]
-    else:  # a stale check of an earlier grid of this folder
-        for name in ("fig5_check.csv", "fig5_check.md"):
-            (out / name).unlink(missing_ok=True)
-    t1_numeric, t1_header, t1_rows = table1(gs)
-    if t1_numeric:
-        columns = list(t1_numeric[0])
-        _write_text(out / "table1.csv", _csv(columns, [[r[c] for c in columns] for r in t1_numeric]))
-        _write_text(out / "table1.md", _markdown(t1_header, t1_rows))
-        files += [out / "table1.csv", out / "table1.md"]
-    else:  # a stale Table 1 of an earlier grid of this folder
-        for name in ("table1.csv", "table1.md"):
-            (out / name).unlink(missing_ok=True)
+    files += _optional_table(out, "fig5_check", *fig5_check(gs))
+    files += _optional_table(out, "table1", *table1(gs))
 
     rows = summary_rows(gs)
     header = list(rows[0])
