@@ -1,7 +1,7 @@
 """latentdim: latent dimensionality of auto-encoder generative models, and of data."""
 
 from latentdim.errors import LatentdimError
-from latentdim.estimate import MaskAAEDimension
+from latentdim.estimate import MaskAAEDimension, VAEDimension
 from latentdim.latents import LATENT_LAWS
 from latentdim.synthetic import (
     Dataset,
@@ -19,6 +19,7 @@ __all__ = [
     "MaskAAEDimension",
     "SyntheticMap",
     "SyntheticSpec",
+    "VAEDimension",
     "generate",
     "load_dataset",
     "make_dataset",

@@ -567,8 +567,15 @@ def codes(runs, data, bundled, rows, output):
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @SKLEARN_OPTION
-@click.option("--seeds", type=int, default=3, show_default=True, help="MaskAAE runs per capacity.")
-@click.option("--steps", type=int, default=3000, show_default=True, help="Iterations per run.")
+@click.option(
+    "--method",
+    type=click.Choice(["maskaae", "vae"]),
+    default="maskaae",
+    show_default=True,
+    help="MaskAAE's active dims, or a learned-variance VAE's units in use (slower; see VAEDimension).",
+)
+@click.option("--seeds", type=int, default=3, show_default=True, help="Runs per capacity.")
+@click.option("--steps", type=int, help="Iterations per run [maskaae 3000, vae 48000].")
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
 @click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the estimator.")
@@ -582,12 +589,14 @@ def codes(runs, data, bundled, rows, output):
 @DEVICE_OPTION
 @click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, device, no_baselines, as_json):
-    """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE,
-    beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
+def estimate(
+    file, bundled, method, seeds, steps, latent_dim, jobs, seed, max_rows, device, no_baselines, as_json
+):
+    """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE (or a
+    learned-variance VAE), beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
 
-    from latentdim.estimate import MaskAAEDimension
+    from latentdim.estimate import ESTIMATORS
     from latentdim.sweep import default_jobs
     from latentdim.training import resolve_device
 
@@ -601,14 +610,15 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
     x = read_matrix(file) if file else sklearn_data(bundled)
     device = str(resolve_device(device))
     jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
-    estimator = MaskAAEDimension(
+    budget = {} if steps is None else {"steps": steps}
+    estimator = ESTIMATORS[method](
         latent_dim=latent_dim,
         seeds=seeds,
-        steps=steps,
         n_jobs=jobs,
         random_state=seed,
         device=device,
         max_rows=max_rows,
+        **budget,
     )
     start = time.perf_counter()
 
@@ -624,7 +634,8 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
         if m not in bars:
             for bar in bars.values():
                 bar.__exit__(None, None, None)
-            bars[m] = click.progressbar(length=total, label=f"MaskAAE m = {m}", file=sys.stderr)
+            label = f"{'MaskAAE' if method == 'maskaae' else 'VAE'} m = {m}"
+            bars[m] = click.progressbar(length=total, label=label, file=sys.stderr)
             bars[m].__enter__()
         bars[m].update(done - bars[m].pos)
 
@@ -649,14 +660,15 @@ def estimate(file, bundled, seeds, steps, latent_dim, jobs, seed, max_rows, devi
         click.echo(
             f"trained on {estimator.rows_used_} of the {x.shape[0]} rows (a random subsample; --max-rows)"
         )
+    reading = "MaskAAE active dims" if method == "maskaae" else "VAE units in use, by posterior variance"
     click.echo(
-        f"intrinsic dimension (MaskAAE active dims): {result['dimension']:g}  "
+        f"intrinsic dimension ({reading}): {result['dimension']:g}  "
         f"[seeds {', '.join(map(str, result['per_seed']))}; range {lo}-{hi}; "
         f"capacity m = {result['latent_dim']}; {result['seconds']:.0f} s]"
     )
     if result["saturated"]:
         click.echo(
-            f"note: the mask kept (almost) every dim at the full capacity m = {result['latent_dim']}: "
+            f"note: the model kept (almost) every dim at the full capacity m = {result['latent_dim']}: "
             "read the estimate as an upper bound"
         )
     if baselines:

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.utils.estimator_checks import check_estimator
 
-from latentdim import MaskAAEDimension, make_dataset
+from latentdim import MaskAAEDimension, VAEDimension, make_dataset
 from latentdim.cli import cli
 from latentdim.estimate import classical_band, standardise
 
@@ -24,14 +24,32 @@ def test_standardise_drops_constant_columns_and_scales_the_rest():
     np.testing.assert_allclose(xs.std(axis=0), 1, rtol=1e-5)
 
 
-def test_passes_sklearn_check_estimator():
+@pytest.mark.parametrize(
+    "estimator",
+    [MaskAAEDimension(**FAST), VAEDimension(steps=20, seeds=1, hidden=(8,))],
+    ids=["maskaae", "vae"],
+)
+def test_passes_sklearn_check_estimator(estimator):
     # every applicable check; check_array_api_input skips itself unless SCIPY_ARRAY_API=1
     failures = [
         (r["check_name"], r["exception"])
-        for r in check_estimator(MaskAAEDimension(**FAST), on_fail=None)
+        for r in check_estimator(estimator, on_fail=None)
         if r["status"] == "failed"
     ]
     assert failures == []
+
+
+def test_the_vae_reads_the_units_below_the_gap_in_their_posterior_variances():
+    # n = 2 data in R^8, capacity 6: a learned-variance VAE uses few of its units
+    x = make_dataset(2, 8, samples=2000, seed=0).x
+    est = VAEDimension(latent_dim=6, steps=1500, seeds=2, hidden=(32, 32)).fit(x)
+    assert est.latent_dim_ == 6 and not est.saturated_
+    assert all(2 <= c <= 3 for c in est.per_seed_), est.per_seed_
+    variances = np.sort(est.posterior_variances_)
+    k = int(est.dimension_)
+    assert variances[k - 1] * 10 < variances[k]  # the gap the count reads
+    assert est.result()["method"] == "vae" and len(est.result()["posterior_variances"]) == 6
+    assert est.model_.config.likelihood == "learned" and est.model_.config.latent_dim == 6
 
 
 def test_fit_sets_the_fitted_attributes_and_is_reproducible():
@@ -83,7 +101,7 @@ def test_full_capacity_is_flagged_saturated(tmp_path):
         cli, ["estimate", str(path), "--steps", "20", "--seeds", "1", "--no-baselines"]
     )
     assert result.exit_code == 0, result.output
-    assert "note: the mask kept (almost) every dim at the full capacity m = 2" in result.stdout
+    assert "note: the model kept (almost) every dim at the full capacity m = 2" in result.stdout
 
 
 def test_classical_band_brackets_the_true_dimension():
