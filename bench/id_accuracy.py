@@ -1,7 +1,8 @@
 """How well does latentdim estimate intrinsic dimension? Against scikit-dimension.
 
 Per dataset: latentdim's estimate (MaskAAEDimension: median active dims over seeds,
-capacity chosen automatically) beside TwoNN, MLE, DANCoFit and local PCA
+capacity chosen automatically; or VAEDimension with ``--method vae``) beside TwoNN,
+MLE, DANCoFit and local PCA
 (``latentdim.estimate.classical_band``), with run times. Then, per group of datasets
 with a known dimension, each estimator's MAE, mean relative error |est - n| / n and
 % exact (round(est) == n).
@@ -11,7 +12,7 @@ Datasets: synthetic MLP data n = 4, 8, 16, 32 (d = 128, 10k points); the 24
 dimension: listed, not scored). Needs the extras ``latentdim[baselines]``.
 
     .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
-        [--steps 3000] [--jobs 2] [--only NAME,...] [--json FILE]
+        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--json FILE]
 """
 
 import argparse
@@ -22,8 +23,8 @@ import time
 import numpy as np
 import torch
 
-from latentdim import MaskAAEDimension, make_dataset
-from latentdim.estimate import BASELINES, classical_band
+from latentdim import make_dataset
+from latentdim.estimate import BASELINES, ESTIMATORS, classical_band
 from latentdim.sweep import default_jobs
 
 
@@ -64,7 +65,8 @@ def main():
     parser.add_argument("--groups", default="mlp,manifolds,digits")
     parser.add_argument("--only", help="comma-separated dataset names")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--method", choices=list(ESTIMATORS), default="maskaae")
+    parser.add_argument("--steps", type=int, help="iterations per run [the estimator's default]")
     parser.add_argument("--jobs", type=int, default=default_jobs())
     parser.add_argument("--json", help="also write every row to this JSON file")
     args = parser.parse_args()
@@ -72,8 +74,11 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     names = ["latentdim", *BASELINES]
 
+    estimator = ESTIMATORS[args.method]
+    budget = {} if args.steps is None else {"steps": args.steps}
     print(
-        f"torch {torch.__version__}; MaskAAEDimension seeds {args.seeds}, steps {args.steps}, "
+        f"torch {torch.__version__}; {estimator.__name__} seeds {args.seeds}, "
+        f"steps {budget.get('steps', estimator().steps)}, "
         f"{args.jobs} processes x 1 thread; classical band on 1 thread"
     )
     header = f"{'dataset':22s} {'n':>3s} {'D':>4s} {'N':>6s}  " + " ".join(f"{k:>10s}" for k in names)
@@ -83,7 +88,7 @@ def main():
         if only and name not in only:
             continue
         start = time.perf_counter()
-        est = MaskAAEDimension(seeds=args.seeds, steps=args.steps, n_jobs=args.jobs).fit(x)
+        est = estimator(seeds=args.seeds, n_jobs=args.jobs, **budget).fit(x)
         seconds = {"latentdim": time.perf_counter() - start}
         band = classical_band(x)
         estimates = {"latentdim": est.dimension_, **{k: v["dimension"] for k, v in band.items()}}
