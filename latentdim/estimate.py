@@ -371,9 +371,13 @@ class VAEDimension(_LatentCount):
     9 8 9 (n = 8), 16 16 16 (n = 16), 17 17 16 (n = 16, a second map and uniform
     latents) and 32 32 32 (n = 32), where MaskAAE's count falls away from n with the
     budget (n = 32: 20 at 3000 iterations, 11 at 12 000). At 3000 iterations it is not
-    there yet (10-11, 16-19, 18-20), hence the default ``steps`` = 48 000: about 5-10
-    minutes per capacity for 10 000 x 128 rows on two cores. ``latent_dim="auto"`` is
-    min(64, D): the capacity must exceed n, and a count within one of m doubles it.
+    there yet (10-11, 16-19, 18-20), hence the default ``steps`` = 48 000. As an
+    estimate (``bench/results/id_accuracy-mlp-vae.txt``; 10 000 x 128 rows, map seed 0,
+    capacity 64, 3 seeds): 6, 9, 16, 32 at n = 4, 8, 16, 32 (per seed 6 5 6, 9 8 9,
+    16 16 16, 32 32 31), where TwoNN reads 4.1, 8.4, 13.7, 21.7 and local PCA 4.1, 9.6,
+    17.2, 29.6: exact at high n, one or two over at low n. About 170 s per dataset on
+    two cores. ``latent_dim="auto"`` is min(64, D): the capacity must exceed n, and a
+    count within one of m doubles it.
 
     Parameters and attributes as :class:`MaskAAEDimension`, without ``critic_hidden``;
     ``posterior_variances_`` (the median seed's, per unit) in place of ``mask_``.
