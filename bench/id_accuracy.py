@@ -12,7 +12,7 @@ Datasets: synthetic MLP data n = 4, 8, 16, 32 (d = 128, 10k points); the 24
 dimension: listed, not scored). Needs the extras ``latentdim[baselines]``.
 
     .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
-        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--json FILE]
+        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S] [--json FILE]
 """
 
 import argparse
@@ -28,11 +28,12 @@ from latentdim.estimate import BASELINES, ESTIMATORS, classical_band
 from latentdim.sweep import default_jobs
 
 
-def datasets(groups: list[str]):
+def datasets(groups: list[str], map_seed: int = 0):
     """Yield (group, name, true n or None, X)."""
     if "mlp" in groups:
+        suffix = f"-seed{map_seed}" if map_seed else ""
         for n in (4, 8, 16, 32):
-            yield "mlp", f"mlp-n{n}-d128", n, make_dataset(n, 128, samples=10000, seed=0).x
+            yield "mlp", f"mlp-n{n}-d128{suffix}", n, make_dataset(n, 128, samples=10000, seed=map_seed).x
     if "manifolds" in groups:
         import skdim
 
@@ -64,6 +65,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", default="mlp,manifolds,digits")
     parser.add_argument("--only", help="comma-separated dataset names")
+    parser.add_argument("--map-seed", type=int, default=0, help="seed of the synthetic MLP maps")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--method", choices=list(ESTIMATORS), default="maskaae")
     parser.add_argument("--steps", type=int, help="iterations per run [the estimator's default]")
@@ -84,7 +86,7 @@ def main():
     header = f"{'dataset':22s} {'n':>3s} {'D':>4s} {'N':>6s}  " + " ".join(f"{k:>10s}" for k in names)
     print(header + "   latentdim per seed [m]   seconds (latentdim / band)")
     rows = []
-    for group, name, n, x in datasets(groups):
+    for group, name, n, x in datasets(groups, args.map_seed):
         if only and name not in only:
             continue
         start = time.perf_counter()
