@@ -376,8 +376,8 @@ class VAEDimension(_LatentCount):
     capacity 64, 3 seeds): 6, 9, 16, 32 at n = 4, 8, 16, 32 (per seed 6 5 6, 9 8 9,
     16 16 16, 32 32 31), where TwoNN reads 4.1, 8.4, 13.7, 21.7 and local PCA 4.1, 9.6,
     17.2, 29.6: exact at high n, one or two over at low n; on a second map seed 17 and
-    32 at n = 16 and 32. About 170 s per dataset on two cores. ``latent_dim="auto"`` is min(64, D): the capacity must exceed n, and a
-    count within one of m doubles it.
+    32 at n = 16 and 32. About 170 s per dataset on two cores. ``latent_dim="auto"`` is
+    min(64, D): the capacity must exceed n, and a count within one of m doubles it.
 
     Parameters and attributes as :class:`MaskAAEDimension`, without ``critic_hidden``;
     ``posterior_variances_`` (the median seed's, per unit) in place of ``mask_``.
