@@ -379,6 +379,14 @@ class VAEDimension(_LatentCount):
     32 at n = 16 and 32. About 170 s per dataset on two cores. ``latent_dim="auto"`` is
     min(64, D): the capacity must exceed n, and a count within one of m doubles it.
 
+    Where it fails, measured (same file; scikit-dimension's benchmark manifolds, 2500
+    points): on low-dimensional ambient spaces, where the capacity is D itself, the
+    posterior variances do not split into two groups and the largest gap falls after
+    the first unit: the 10-sphere in R^11 reads 1 (seeds 1, 1, 3), M4 (n = 4 in R^8) 1,
+    the Swiss roll 1; M6 (n = 6 in R^36) 12 and M8 (n = 12 in R^72) 24, like MaskAAE
+    (``bench/results/id_accuracy-manifolds-vae.txt``). So far the estimate is
+    trustworthy only where D is well above n (the MLP data, digits).
+
     Parameters and attributes as :class:`MaskAAEDimension`, without ``critic_hidden``;
     ``posterior_variances_`` (the median seed's, per unit) in place of ``mask_``.
     """
