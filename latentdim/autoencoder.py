@@ -169,6 +169,7 @@ class AutoEncoder(nn.Module):
     name: ClassVar[str]
     default_penalty: ClassVar[float | None] = None
     likelihoods: ClassVar[tuple[str, ...]] = ()  # decoder likelihoods the model offers
+    encoder_outputs: ClassVar[int] = 1  # encoder outputs per latent dim (a Gaussian encoder's: 2)
 
     def __init__(
         self, config: ModelConfig, generators: torch.Generator | Sequence[torch.Generator] | None = None
@@ -188,7 +189,7 @@ class AutoEncoder(nn.Module):
             raise LatentdimError(f"{self.name} has no likelihood {config.likelihood!r}: {offered}")
         self.config = config
         k, d, m = self.stack, config.data_dim, config.latent_dim
-        self.encoder = config.encoder_net(m, k)
+        self.encoder = config.encoder_net(self.encoder_outputs * m, k)
         self.decoder = config.decoder_net(k)
         self.register_buffer("shift", torch.zeros(k, d))
         self.register_buffer("scale", torch.ones(k))

@@ -622,28 +622,32 @@ def estimate(
     )
     start = time.perf_counter()
 
-    bars: dict[int, object] = {}
+    bar, bar_m = None, None  # the open progress bar (a TTY only), and its capacity
+
+    def close_bar() -> None:
+        nonlocal bar
+        if bar is not None:
+            bar.__exit__(None, None, None)
+            bar = None
 
     def stopped(signum: int) -> str:
-        for bar in bars.values():
-            bar.__exit__(None, None, None)
+        close_bar()
         sig = signal.Signals(signum).name
         return f"estimate interrupted ({sig}); nothing was written: run the command again"
 
     def progress(done: int, total: int, m: int) -> None:
-        if m not in bars:
-            for bar in bars.values():
-                bar.__exit__(None, None, None)
+        nonlocal bar, bar_m
+        if bar is None or m != bar_m:
+            close_bar()
             label = f"{'MaskAAE' if method == 'maskaae' else 'VAE'} m = {m}"
-            bars[m] = click.progressbar(length=total, label=label, file=sys.stderr)
-            bars[m].__enter__()
-        bars[m].update(done - bars[m].pos)
+            bar, bar_m = click.progressbar(length=total, label=label, file=sys.stderr), m
+            bar.__enter__()
+        bar.update(done - bar.pos)
 
     try:
         with _interruptible(stopped):
             estimator.fit(x, progress=progress if sys.stderr.isatty() else None)
-            for bar in bars.values():
-                bar.__exit__(None, None, None)
+            close_bar()
             seconds = time.perf_counter() - start
             baselines = {} if no_baselines else _baselines(x)
     except ValueError as exc:

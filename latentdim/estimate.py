@@ -102,6 +102,7 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Job:
     x: np.ndarray
     model: str  # a key of READINGS
+    likelihood: str | None
     latent_dim: int
     seeds: tuple[int, ...]
     steps: int
@@ -111,14 +112,13 @@ class _Job:
     device: str
 
     def config(self) -> ModelConfig:
-        likelihood = "learned" if self.model == "vae" else None
         return ModelConfig(
             self.model,
             self.latent_dim,
             self.x.shape[1],
             self.hidden,
             self.critic_hidden,
-            likelihood=likelihood,
+            likelihood=self.likelihood,
         )
 
 
@@ -212,6 +212,7 @@ class _LatentCount(BaseEstimator):
     latent dims they use (``READINGS``); subclasses name the model and its defaults."""
 
     model_name: str
+    likelihood: str | None = None  # the model's decoder (ModelConfig.likelihood)
     auto_capacity: int
 
     def fit(self, X, y=None, progress: Callable[[int, int, int], None] | None = None):
@@ -235,7 +236,17 @@ class _LatentCount(BaseEstimator):
         while True:
             parts = np.array_split(np.asarray(seeds), min(self.n_jobs, len(seeds)))
             jobs = [
-                _Job(xs, self.model_name, m, tuple(map(int, p)), self.steps, batch, *nets, device)
+                _Job(
+                    xs,
+                    self.model_name,
+                    self.likelihood,
+                    m,
+                    tuple(map(int, p)),
+                    self.steps,
+                    batch,
+                    *nets,
+                    device,
+                )
                 for p in parts
             ]
             with _reporting(progress, len(jobs) * self.steps, m) as counter:
@@ -257,7 +268,7 @@ class _LatentCount(BaseEstimator):
         return self
 
     def _critic_hidden(self) -> tuple[int, ...]:
-        return (8,)  # a model without a critic: the config's unused field
+        return ModelConfig.critic_hidden  # a model without a critic leaves the field at its default
 
     def _keep_reading(self, reading: np.ndarray) -> None:
         raise NotImplementedError
@@ -392,6 +403,7 @@ class VAEDimension(_LatentCount):
     """
 
     model_name = "vae"
+    likelihood = "learned"
     auto_capacity = 64
 
     def __init__(

@@ -288,12 +288,16 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
 def _check_images(datasets: dict[str, dict], models: dict[str, dict], where: str) -> None:
     """Every dataset must be an image set of the right size for every model that reads
     images: a convolutional net, or a model given an image shape."""
-    for label, model in models.items():
-        if model.get("net") != "conv" and model.get("image_shape") is None:
-            continue
-        for name, data in datasets.items():
-            shape = model.get("image_shape") or image_shape_of(data.get("file"), data.get("sklearn"))
-            columns = data["shape"][1] if "shape" in data else data["d"]
+    readers = {
+        label: m for label, m in models.items() if m.get("net") == "conv" or m.get("image_shape") is not None
+    }
+    if not readers:
+        return
+    for name, data in datasets.items():
+        source = image_shape_of(data.get("file"), data.get("sklearn"))  # read once per dataset
+        columns = data["shape"][1] if "shape" in data else data["d"]
+        for label, model in readers.items():
+            shape = model.get("image_shape") or source
             if shape is None:
                 raise LatentdimError(
                     f"{where}: model {label!r} has net 'conv', but dataset {name!r} is not a set of "

@@ -61,10 +61,10 @@ class VAE(AutoEncoder):
     def likelihood(self) -> str:
         return self.config.likelihood or self.default_likelihood
 
+    encoder_outputs = 2  # the posterior's mean and log variance
+
     def _build(self) -> None:
-        k, m = self.stack, self.config.latent_dim
-        self.encoder = self.config.encoder_net(2 * m, k)
-        self.register_buffer("log_gamma", torch.zeros(k))  # learned: the last batch's optimum
+        self.register_buffer("log_gamma", torch.zeros(self.stack))  # learned: the last batch's optimum
 
     def posterior(self, xn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log variance) of q(z|x), each (K, N, m)."""
