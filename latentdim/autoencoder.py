@@ -45,7 +45,9 @@ class ModelConfig:
     :func:`latentdim.nets.conv_encoder`, whose MLP head takes ``hidden``);
     ``image_shape`` (C, H, W) is how a row's pixels are laid out, filled in from an
     image source (IDX, the ``x_train`` layout, scikit-learn's digits) and recorded with
-    the run; ``conv`` needs it.
+    the run; ``conv`` needs it. ``kl_warmup`` (VAE family only; default 0, none) is
+    the fraction of the training steps over which the KL weight rises linearly from 0
+    to beta (:class:`latentdim.models.vae.VAE`).
     """
 
     model: str
@@ -57,6 +59,7 @@ class ModelConfig:
     likelihood: str | None = None
     net: str = "mlp"
     image_shape: tuple[int, int, int] | None = None
+    kl_warmup: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -76,6 +79,8 @@ class ModelConfig:
             raise LatentdimError(
                 f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}"
             )
+        if not 0.0 <= self.kl_warmup < 1.0:
+            raise LatentdimError(f"kl_warmup must be a fraction of the steps in [0, 1), got {self.kl_warmup}")
         if self.net not in NETS:
             raise LatentdimError(f"unknown net {self.net!r}; choose from {', '.join(NETS)}")
 
@@ -170,6 +175,7 @@ class AutoEncoder(nn.Module):
     default_penalty: ClassVar[float | None] = None
     likelihoods: ClassVar[tuple[str, ...]] = ()  # decoder likelihoods the model offers
     encoder_outputs: ClassVar[int] = 1  # encoder outputs per latent dim (a Gaussian encoder's: 2)
+    has_kl: ClassVar[bool] = False  # a KL term that ModelConfig.kl_warmup can warm up
 
     def __init__(
         self, config: ModelConfig, generators: torch.Generator | Sequence[torch.Generator] | None = None
@@ -187,6 +193,8 @@ class AutoEncoder(nn.Module):
         if config.likelihood is not None and config.likelihood not in self.likelihoods:
             offered = f"choose from {', '.join(self.likelihoods)}" if self.likelihoods else "it has none"
             raise LatentdimError(f"{self.name} has no likelihood {config.likelihood!r}: {offered}")
+        if config.kl_warmup and not self.has_kl:
+            raise LatentdimError(f"{self.name} has no KL term to warm up: kl_warmup is for the VAE family")
         self.config = config
         k, d, m = self.stack, config.data_dim, config.latent_dim
         self.encoder = config.encoder_net(self.encoder_outputs * m, k)

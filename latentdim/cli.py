@@ -175,6 +175,13 @@ SKLEARN_OPTION = click.option(
     help="VAE decoder: fixed unit variance [default], learned variance (Dai & Wipf) or bernoulli.",
 )
 @click.option(
+    "--kl-warmup",
+    type=float,
+    default=ModelConfig.kl_warmup,
+    show_default=True,
+    help="VAE family: fraction of the steps over which the KL weight rises from 0 to beta.",
+)
+@click.option(
     "--net",
     type=click.Choice(NETS),
     default=ModelConfig.net,
@@ -207,6 +214,7 @@ def train(
     critic_hidden,
     penalty,
     likelihood,
+    kl_warmup,
     net,
     image_shape,
     threads,
@@ -230,6 +238,7 @@ def train(
         x.shape[1],
         penalty=penalty,
         likelihood=likelihood,
+        kl_warmup=kl_warmup,
         net=net,
         image_shape=image_shape or image_shape_of(data, bundled),
         **shapes,
@@ -564,6 +573,32 @@ def codes(runs, data, bundled, rows, output):
     click.echo(" ".join(str(p) for p in written))
 
 
+def _check_local_outputs(method: str, per_point: str | None, plot: str | None, force: bool) -> None:
+    """Refuse, before any training, per-point outputs the method or the paths cannot take."""
+    for option, path, suffix in (("--per-point", per_point, ".npy"), ("--plot", plot, ".png")):
+        if path is None:
+            continue
+        if method != "vae":
+            raise LatentdimError(f"{option} needs --method vae: MaskAAE's mask gives one global count")
+        if not path.endswith(suffix):
+            raise LatentdimError(f"{option} {path}: the file must end in {suffix}")
+        if Path(path).exists() and not force:
+            raise LatentdimError(f"{path} exists; use --force to overwrite")
+        if not Path(path).parent.is_dir():
+            raise LatentdimError(f"{option} {path}: no such folder {Path(path).parent}")
+
+
+def _write_local(estimator, name: str, per_point: str | None, plot: str | None) -> None:
+    if per_point:
+        with atomic_path(per_point, force=True) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, estimator.local_dimension_)
+    if plot:
+        from latentdim.report import local_dimension_figure
+
+        title = f"{name}: local dimension per point"
+        local_dimension_figure(estimator.local_dimension_, estimator.dimension_, title, Path(plot))
+
+
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @SKLEARN_OPTION
@@ -588,9 +623,32 @@ def codes(runs, data, bundled, rows, output):
 )
 @DEVICE_OPTION
 @click.option("--no-baselines", is_flag=True, help="Skip the classical estimators.")
+@click.option(
+    "--per-point",
+    type=click.Path(dir_okay=False),
+    help="Write each row's local dimension to this .npy file (--method vae).",
+)
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Write a histogram of them to this .png (--method vae)."
+)
+@click.option("--force", is_flag=True, help="Replace existing --per-point / --plot files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def estimate(
-    file, bundled, method, seeds, steps, latent_dim, jobs, seed, max_rows, device, no_baselines, as_json
+    file,
+    bundled,
+    method,
+    seeds,
+    steps,
+    latent_dim,
+    jobs,
+    seed,
+    max_rows,
+    device,
+    no_baselines,
+    per_point,
+    plot,
+    force,
+    as_json,
 ):
     """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with MaskAAE (or a
     learned-variance VAE), beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
@@ -606,6 +664,7 @@ def estimate(
             latent_dim = int(latent_dim)
         except ValueError:
             raise LatentdimError(f"--latent-dim must be an integer or auto, got {latent_dim!r}") from None
+    _check_local_outputs(method, per_point, plot, force)
     name = file if file else f"sklearn {bundled}"
     x = read_matrix(file) if file else sklearn_data(bundled)
     device = str(resolve_device(device))
@@ -655,6 +714,7 @@ def estimate(
     result = {"data": {"name": name, "shape": list(x.shape)}, **estimator.result()}
     result["seconds"] = seconds
     result["baselines"] = baselines
+    _write_local(estimator, name, per_point, plot)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -664,12 +724,20 @@ def estimate(
         click.echo(
             f"trained on {estimator.rows_used_} of the {x.shape[0]} rows (a random subsample; --max-rows)"
         )
-    reading = "MaskAAE active dims" if method == "maskaae" else "VAE units in use, by posterior variance"
+    reading = "MaskAAE active dims" if method == "maskaae" else "VAE local dimension, median over points"
     click.echo(
         f"intrinsic dimension ({reading}): {result['dimension']:g}  "
-        f"[seeds {', '.join(map(str, result['per_seed']))}; range {lo}-{hi}; "
+        f"[seeds {', '.join(f'{v:g}' for v in result['per_seed'])}; range {lo:g}-{hi:g}; "
         f"capacity m = {result['latent_dim']}; {result['seconds']:.0f} s]"
     )
+    if method == "vae":
+        shares = sorted(result["local_dimension"].items(), key=lambda kv: int(kv[0]))
+        total = sum(rows for _, rows in shares)
+        click.echo(
+            f"latent units in use (posterior variance): {', '.join(map(str, result['latent_counts']))}; "
+            "local dimension per point: "
+            + ", ".join(f"{v}: {100 * rows / total:.0f}%" for v, rows in shares if rows / total >= 0.01)
+        )
     if result["saturated"]:
         click.echo(
             f"note: the model kept (almost) every dim at the full capacity m = {result['latent_dim']}: "

@@ -67,7 +67,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.metrics import active_dims, variance_gap_count
+from latentdim.metrics import active_dims, local_gap_counts, variance_gap_count
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads, worker_pool
@@ -88,14 +88,23 @@ def subsample_rows(x: np.ndarray, rows: int, rng: np.random.Generator) -> np.nda
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Columns with nonzero spread, centred and scaled to unit variance; and their indices."""
+    kept, centre, sd = column_scaling(x)
+    return _scaled(x, kept, centre, sd), kept
+
+
+def column_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The columns of ``x`` with nonzero spread, and their means and standard deviations."""
     x = np.asarray(x, dtype=np.float64)
     sd = x.std(axis=0)
     scale = np.abs(x).max(axis=0)
     kept = np.flatnonzero(sd > 1e-12 * np.maximum(scale, 1e-300))
     if kept.size == 0:
         raise LatentdimError("every column is constant: the data has dimension 0")
-    xs = (x[:, kept] - x[:, kept].mean(axis=0)) / sd[kept]
-    return xs.astype(np.float32), kept
+    return kept, x[:, kept].mean(axis=0), sd[kept]
+
+
+def _scaled(x: np.ndarray, kept: np.ndarray, centre: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.float64)[:, kept] - centre) / sd).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class _Job:
     hidden: tuple[int, ...]
     critic_hidden: tuple[int, ...]
     device: str
+    kl_warmup: float = 0.0
 
     def config(self) -> ModelConfig:
         return ModelConfig(
@@ -119,6 +129,7 @@ class _Job:
             self.hidden,
             self.critic_hidden,
             likelihood=self.likelihood,
+            kl_warmup=self.kl_warmup,
         )
 
 
@@ -165,23 +176,37 @@ def _reporting(progress: Callable[[int, int, int], None] | None, total: int, m: 
 READING_ROWS = 5000  # the rows a VAE's posterior variances are averaged over
 
 
-def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float]]:
+@dataclass(frozen=True)
+class _Reading:
+    """What one trained member reads: the latent units it uses (``count``, which sets
+    the capacity), the mask or posterior variances behind it, its estimate (the count,
+    or the median local count where the model gives one) and its weights (CPU)."""
+
+    count: int
+    values: list[float]
+    estimate: int | float
+    state: dict
+
+
+def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float]:
     mask = model.mask_values()
-    return int(active_dims(mask).size), mask.tolist()
+    count = int(active_dims(mask).size)
+    return count, mask.tolist(), count
 
 
-def _posterior_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float]]:
+def _posterior_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float]:
     variances = model.posterior_variances(x[:READING_ROWS])
-    return variance_gap_count(variances), variances.tolist()
+    local = local_gap_counts(model.local_precisions(x[:READING_ROWS]))
+    return variance_gap_count(variances), variances.tolist(), float(np.median(local))
 
 
-# model -> what a trained member reads: (count, the mask or the posterior variances)
+# model -> what a trained member reads: (units used, mask or posterior variances, estimate)
 READINGS = {"maskaae": _mask_reading, "vae": _posterior_reading}
 
 
-def _train_counts(job: _Job) -> list[tuple[int, list[float], dict]]:
+def _train_counts(job: _Job) -> list[_Reading]:
     """Train one model per seed on standardised rows, as one stack; return each
-    member's count, its reading (mask or posterior variances) and state_dict (CPU)."""
+    member's reading."""
     with torch_threads(1):
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
         x = np.repeat(job.x[None], len(job.seeds), axis=0)
@@ -190,13 +215,12 @@ def _train_counts(job: _Job) -> list[tuple[int, list[float], dict]]:
         stack.to("cpu")
         out = []
         for k in range(stack.stack):
-            member = stack.member(k)
-            count, reading = READINGS[job.model](member, job.x)
-            out.append((count, reading, member.state_dict()))
+            member = stack.member(k).eval()
+            out.append(_Reading(*READINGS[job.model](member, job.x), member.state_dict()))
         return out
 
 
-def _run(jobs: list[_Job], n_jobs: int, counter) -> list[tuple[int, list[float], dict]]:
+def _run(jobs: list[_Job], n_jobs: int, counter) -> list[_Reading]:
     if n_jobs <= 1 or len(jobs) == 1:
         _count_into(counter)
         try:
@@ -223,9 +247,10 @@ class _LatentCount(BaseEstimator):
         self.rows_ = X.shape[0]
         self._check_params()
         seeds = self._seeds()
-        X = subsample_rows(X, self.max_rows, np.random.default_rng(seeds[0]))
-        self.rows_used_ = X.shape[0]
-        xs, self.columns_ = standardise(X)
+        rows = subsample_rows(X, self.max_rows, np.random.default_rng(seeds[0]))
+        self.rows_used_ = rows.shape[0]
+        self.columns_, self._centre, self._sd = column_scaling(rows)
+        xs = _scaled(rows, self.columns_, self._centre, self._sd)
         d = xs.shape[1]
         auto = min(self.auto_capacity, d)
         m = auto if self.latent_dim == "auto" else min(int(self.latent_dim), d)
@@ -246,29 +271,43 @@ class _LatentCount(BaseEstimator):
                     batch,
                     *nets,
                     device,
+                    self._kl_warmup(),
                 )
                 for p in parts
             ]
             with _reporting(progress, len(jobs) * self.steps, m) as counter:
                 results = _run(jobs, self.n_jobs, counter)
-            counts = [count for count, _, _ in results]
+            counts = [r.count for r in results]
             self.capacities_[m] = counts
             if np.median(counts) < m - 1 or m >= d:
                 break
             m = min(2 * m, d)
         self.latent_dim_ = m
         self.saturated_ = bool(np.median(counts) >= m - 1)
-        self.per_seed_ = counts
-        self.dimension_ = float(np.median(counts))
-        self.interval_ = (min(counts), max(counts))
-        pick = int(np.argmin([abs(c - self.dimension_) for c in counts]))
-        _, reading, state = results[pick]
-        self._keep_reading(np.asarray(reading))
-        self.model_ = self._rebuild(jobs[0], state)
+        self.latent_counts_ = counts
+        self.per_seed_ = [r.estimate for r in results]
+        self.dimension_ = float(np.median(self.per_seed_))
+        self.interval_ = (min(self.per_seed_), max(self.per_seed_))
+        pick = int(np.argmin([abs(e - self.dimension_) for e in self.per_seed_]))
+        self._keep_reading(np.asarray(results[pick].values))
+        self.model_ = self._rebuild(jobs[0], results[pick].state)
+        self._keep_local(X)
         return self
+
+    def _keep_local(self, X: np.ndarray) -> None:
+        """Set the per-row attributes of a model that reads a local dimension."""
+
+    def _scaled(self, X) -> np.ndarray:
+        """Rows of X in the fitted model's units (its columns, standardised as in fit)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return _scaled(X, self.columns_, self._centre, self._sd)
 
     def _critic_hidden(self) -> tuple[int, ...]:
         return ModelConfig.critic_hidden  # a model without a critic leaves the field at its default
+
+    def _kl_warmup(self) -> float:
+        return ModelConfig.kl_warmup  # a model without a KL term leaves the field at its default
 
     def _keep_reading(self, reading: np.ndarray) -> None:
         raise NotImplementedError
@@ -306,6 +345,7 @@ class _LatentCount(BaseEstimator):
             "dimension": self.dimension_,
             "interval": list(self.interval_),
             "per_seed": list(self.per_seed_),
+            "latent_counts": list(self.latent_counts_),
             "latent_dim": self.latent_dim_,
             "saturated": self.saturated_,
             "capacities": {str(m): c for m, c in self.capacities_.items()},
@@ -417,22 +457,46 @@ class VAEDimension(_LatentCount):
         random_state=0,
         device: str = "auto",
         max_rows: int = MAX_ROWS,
+        kl_warmup: float = 0.005,
     ):
         self.latent_dim = latent_dim
         self.seeds = seeds
         self.steps = steps
         self.batch_size = batch_size
         self.hidden = hidden
+        self.kl_warmup = kl_warmup
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.device = device
         self.max_rows = max_rows
 
+    def _kl_warmup(self) -> float:
+        return float(self.kl_warmup)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.kl_warmup, (int, float, np.floating)) or not 0 <= self.kl_warmup < 1:
+            raise ValueError(f"kl_warmup must be a fraction of the steps in [0, 1), got {self.kl_warmup!r}")
+
     def _keep_reading(self, reading: np.ndarray) -> None:
         self.posterior_variances_ = reading
 
+    def _keep_local(self, X: np.ndarray) -> None:
+        self.local_dimension_ = self.local_dimension(X)
+
+    def local_dimension(self, X) -> np.ndarray:
+        """The local dimension at each row of X (N,) integers, read from ``model_``: the
+        directions its decoder resolves there (class docstring). X has the columns of
+        the data fitted; it is standardised as they were."""
+        precisions = self.model_.local_precisions(self._scaled(X))
+        return local_gap_counts(precisions).astype(np.int64)
+
     def _reading_result(self) -> dict:
-        return {"posterior_variances": self.posterior_variances_.tolist()}
+        values, rows = np.unique(self.local_dimension_, return_counts=True)
+        return {
+            "posterior_variances": self.posterior_variances_.tolist(),
+            "local_dimension": {str(int(v)): int(r) for v, r in zip(values, rows, strict=True)},
+        }
 
 
 ESTIMATORS = {"maskaae": MaskAAEDimension, "vae": VAEDimension}

@@ -102,9 +102,24 @@ def variance_gap_count(variances: np.ndarray) -> int:
     neighbours: u_(1) <= ... <= u_(k) << u_(k+1). No threshold: the rule is scale-free
     and reads m when every unit is used. It assumes at least one unit is used.
     """
-    v = np.sort(np.minimum(np.asarray(variances, dtype=np.float64), 1.0))
-    gaps = np.diff(np.log(np.append(np.maximum(v, 1e-300), 1.0)))
-    return int(np.argmax(gaps)) + 1
+    return int(variance_gap_counts(np.asarray(variances, dtype=np.float64)[None])[0])
+
+
+def variance_gap_counts(variances: np.ndarray) -> np.ndarray:
+    """:func:`variance_gap_count` of each row of ``variances`` (N, m): (N,) integers."""
+    v = np.sort(np.minimum(np.asarray(variances, dtype=np.float64), 1.0), axis=-1)
+    v = np.concatenate([np.maximum(v, 1e-300), np.ones((*v.shape[:-1], 1))], axis=-1)
+    return np.argmax(np.diff(np.log(v), axis=-1), axis=-1) + 1
+
+
+def local_gap_counts(precisions: np.ndarray) -> np.ndarray:
+    """Per point, the latent directions the data pin down: the gap count
+    (:func:`variance_gap_counts`) of the linearised posterior variances 1 / (1 + lambda)
+    along the eigen-directions of the data's precision, whose eigenvalues are the rows
+    of ``precisions`` (N, r) (:meth:`latentdim.models.vae.VAE.local_precisions`). A
+    direction along which the decoder is flat (lambda -> 0) keeps the prior's variance
+    1; one it resolves finely (lambda >> 1) has a variance near 0. (N,) integers."""
+    return variance_gap_counts(1.0 / (1.0 + np.asarray(precisions, dtype=np.float64)))
 
 
 def nac(codes: np.ndarray, active: np.ndarray | None = None) -> float:

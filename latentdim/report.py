@@ -472,6 +472,28 @@ def figure6(records: list[dict], base: Path) -> list[Path]:
         plt.close(fig)
 
 
+def local_dimension_figure(local: np.ndarray, estimate: float, title: str, path: Path) -> None:
+    """A histogram of per-point local dimensions (integers), the estimate marked, as the
+    single figure ``path`` (its suffix names the format)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values, rows = np.unique(np.asarray(local), return_counts=True)
+    fig, ax = plt.subplots(figsize=(5, 3.2), layout="constrained")
+    try:
+        ax.bar(values, rows / rows.sum(), width=0.8, color="C0")
+        ax.axvline(estimate, color="C3", ls="--", label=f"estimate {estimate:g}")
+        ax.set(xlabel="local dimension", ylabel="share of points", title=title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(frameon=False)
+        with atomic_path(path, force=True) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=150, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+
+
 def figure7(models: list[tuple[str, object]], x: np.ndarray, base: Path) -> list[Path]:
     """Fig 7: the correlation matrix of each trained model's codes of the rows ``x``
     (their active dims), side by side, with the NAC (mean |R_ij|, i != j) in each title."""

@@ -50,6 +50,23 @@ def test_the_vae_reads_the_units_below_the_gap_in_their_posterior_variances():
     assert variances[k - 1] * 10 < variances[k]  # the gap the count reads
     assert est.result()["method"] == "vae" and len(est.result()["posterior_variances"]) == 6
     assert est.model_.config.likelihood == "learned" and est.model_.config.latent_dim == 6
+    assert est.model_.config.kl_warmup == 0.005
+
+
+def test_the_vae_estimate_is_the_median_local_dimension_and_reads_any_rows():
+    x = make_dataset(2, 8, samples=1500, seed=0).x
+    est = VAEDimension(latent_dim=4, steps=1000, seeds=3, hidden=(32, 32)).fit(x)
+    local = est.local_dimension_
+    assert local.shape == (1500,) and local.dtype == np.int64 and local.min() >= 1
+    assert local.max() <= est.latent_dim_
+    # the picked seed's median over the rows is the estimate (the median of the seeds')
+    assert np.median(local[: 5000]) == est.dimension_ == np.median(est.per_seed_)
+    assert len(est.latent_counts_) == 3
+    np.testing.assert_array_equal(est.local_dimension(x[:10]), local[:10])
+    histogram = est.result()["local_dimension"]
+    assert sum(histogram.values()) == 1500 and set(map(int, histogram)) == set(np.unique(local))
+    with pytest.raises(ValueError, match="8 features"):
+        est.local_dimension(x[:, :5])
 
 
 def test_fit_sets_the_fitted_attributes_and_is_reproducible():
@@ -183,6 +200,41 @@ def test_estimate_bad_input_is_one_line_exit_2(tmp_path, name, content, message)
         np.save(path, content)
         path = path.with_suffix(".npy")
     result = CliRunner().invoke(cli, ["estimate", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_estimate_cli_writes_the_local_dimension_per_point_and_its_histogram(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, make_dataset(2, 8, samples=300, seed=0).x)
+    points, plot = tmp_path / "local.npy", tmp_path / "local.png"
+    args = ["estimate", str(path), "--method", "vae", "--steps", "30", "--seeds", "1", "-m", "3"]
+    args += ["--no-baselines", "--per-point", str(points), "--plot", str(plot)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "intrinsic dimension (VAE local dimension, median over points):" in result.stdout
+    local = np.load(points)
+    assert local.shape == (300,) and 1 <= local.min() and local.max() <= 3
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 2 and f"{points} exists; use --force to overwrite" in again.stderr
+    assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local.npy", "local.png", "x.npy"]  # no temp left
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--per-point", "out.npy"], "--per-point needs --method vae"),
+        (["--method", "vae", "--per-point", "out.txt"], "--per-point out.txt: the file must end in .npy"),
+        (["--method", "vae", "--plot", "out.pdf"], "--plot out.pdf: the file must end in .png"),
+        (["--method", "vae", "--plot", "nowhere/out.png"], "no such folder nowhere"),
+    ],
+)
+def test_estimate_refuses_per_point_outputs_before_training(tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", make_dataset(2, 8, samples=100, seed=0).x)
+    result = CliRunner().invoke(cli, ["estimate", "x.npy", *extra])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
