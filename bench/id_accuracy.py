@@ -9,10 +9,13 @@ with a known dimension, each estimator's MAE, mean relative error |est - n| / n 
 
 Datasets: synthetic MLP data n = 4, 8, 16, 32 (d = 128, 10k points); the 24
 ``skdim.datasets.BenchmarkManifolds`` (2500 points each); sklearn digits (no known
-dimension: listed, not scored). Needs the extras ``latentdim[baselines]``.
+dimension: listed, not scored). ``--noise r`` adds Gaussian noise of r times the data's
+RMS (the root mean square of the centred coordinates) to every dataset, drawn from
+a fixed seed. Needs the extras ``latentdim[baselines]``.
 
     .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
-        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S] [--json FILE]
+        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S]
+        [--noise R] [--json FILE]
 """
 
 import argparse
@@ -48,6 +51,14 @@ def datasets(groups: list[str], map_seed: int = 0):
         yield "digits", "sklearn-digits", None, load_digits().data
 
 
+def add_noise(x: np.ndarray, ratio: float, seed: int = 0) -> np.ndarray:
+    """x plus N(0, s^2) per coordinate, s = ratio x the RMS of x's centred coordinates."""
+    if ratio == 0:
+        return x
+    rms = float(np.sqrt(np.mean((x - x.mean(axis=0)) ** 2)))
+    return x + np.random.default_rng(seed).normal(0.0, ratio * rms, size=x.shape)
+
+
 def scores(rows: list[dict], estimator: str) -> dict:
     known = [r for r in rows if r["n"] is not None and math.isfinite(r["estimates"][estimator])]
     est = np.array([r["estimates"][estimator] for r in known])
@@ -70,6 +81,7 @@ def main():
     parser.add_argument("--method", choices=list(ESTIMATORS), default="maskaae")
     parser.add_argument("--steps", type=int, help="iterations per run [the estimator's default]")
     parser.add_argument("--jobs", type=int, default=default_jobs())
+    parser.add_argument("--noise", type=float, default=0.0, help="noise sd as a fraction of the data RMS")
     parser.add_argument("--json", help="also write every row to this JSON file")
     args = parser.parse_args()
     groups = args.groups.split(",")
@@ -82,6 +94,7 @@ def main():
         f"torch {torch.__version__}; {estimator.__name__} seeds {args.seeds}, "
         f"steps {budget.get('steps', estimator().steps)}, "
         f"{args.jobs} processes x 1 thread; classical band on 1 thread"
+        + (f"; noise {args.noise:g} x data RMS" if args.noise else "")
     )
     header = f"{'dataset':22s} {'n':>3s} {'D':>4s} {'N':>6s}  " + " ".join(f"{k:>10s}" for k in names)
     print(header + "   latentdim per seed [m]   seconds (latentdim / band)")
@@ -89,6 +102,7 @@ def main():
     for group, name, n, x in datasets(groups, args.map_seed):
         if only and name not in only:
             continue
+        x = add_noise(x, args.noise)
         start = time.perf_counter()
         est = estimator(seeds=args.seeds, n_jobs=args.jobs, **budget).fit(x)
         seconds = {"latentdim": time.perf_counter() - start}
@@ -103,6 +117,7 @@ def main():
             "estimates": estimates,
             "seconds": seconds,
             "per_seed": est.per_seed_,
+            "latent_counts": est.latent_counts_,
             "capacities": {str(m): c for m, c in est.capacities_.items()},
         }
         rows.append(row)
@@ -110,7 +125,8 @@ def main():
         band_seconds = sum(v["seconds"] for v in band.values())
         print(
             f"{name:22s} {n if n is not None else '?':>3} {x.shape[1]:4d} {x.shape[0]:6d}  {shown}"
-            f"   {est.per_seed_} [m={est.latent_dim_}]   {seconds['latentdim']:.0f} / {band_seconds:.0f}",
+            f"   {est.per_seed_} [m={est.latent_dim_}, units {est.latent_counts_}]"
+            f"   {seconds['latentdim']:.0f} / {band_seconds:.0f}",
             flush=True,
         )
 

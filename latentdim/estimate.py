@@ -1,7 +1,7 @@
 """Intrinsic dimension of a dataset: MaskAAE's active dims (:class:`MaskAAEDimension`)
-or a learned-variance VAE's units in use (:class:`VAEDimension`, slower, and right at
-n = 8 to 32 where MaskAAE undercounts), read against the classical estimators
-(METHOD.md §6).
+or the local dimension read from learned-variance VAEs (:class:`VAEDimension`, slower,
+right at n = 8 to 32 where MaskAAE undercounts, and per point), read against the
+classical estimators (METHOD.md §6).
 
 Procedure of :class:`MaskAAEDimension` (``fit(X)``):
 
@@ -18,7 +18,9 @@ Procedure of :class:`MaskAAEDimension` (``fit(X)``):
    switches off at least two dims or m reaches D.
 3. Report the median active count over the seeds of the last capacity as
    ``dimension_``, the (min, max) over seeds as ``interval_`` and every seed's count in
-   ``per_seed_``; ``model_`` and ``mask_`` are those of the seed closest to the median.
+   ``per_seed_`` (and in ``latent_counts_``, the counts the capacity rule reads; they
+   differ for :class:`VAEDimension`, whose per-seed estimate is a local reading);
+   ``model_`` and ``mask_`` are those of the seed closest to the median.
    If the mask still kept (almost) every dim at m = D, ``saturated_`` is True: the
    count is then an upper bound that says little (see "What the count measures").
 
@@ -61,6 +63,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -185,19 +188,37 @@ class _Reading:
     count: int
     values: list[float]
     estimate: int | float
+    residual: float | None  # the share of the data's variance the model leaves (VAE)
     state: dict
 
 
-def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float]:
+def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], int, None]:
     mask = model.mask_values()
     count = int(active_dims(mask).size)
-    return count, mask.tolist(), count
+    return count, mask.tolist(), count, None
 
 
-def _posterior_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float]:
-    variances = model.posterior_variances(x[:READING_ROWS])
-    local = local_gap_counts(model.local_precisions(x[:READING_ROWS]))
-    return variance_gap_count(variances), variances.tolist(), float(np.median(local))
+NOISE_SHARE = 0.5  # a VAE leaving at least this share of the data's variance read the data as noise
+
+
+@torch.no_grad()
+def residual_share(model: AutoEncoder, x: np.ndarray) -> float:
+    """The mean squared error per coordinate of reconstructions from the codes of the
+    rows x, in the model's units, where the data's mean variance per coordinate is 1:
+    the share of the data's variance the model leaves unexplained."""
+    xn = model._rows(x)
+    return float(model.recon_error(xn, model.codes(xn))[0])
+
+
+def _posterior_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float, float]:
+    rows = x[:READING_ROWS]
+    variances = model.posterior_variances(rows)
+    residual = residual_share(model, rows)
+    if residual >= NOISE_SHARE:
+        estimate = float(x.shape[1])  # no structure below the noise: the data fill their space
+    else:
+        estimate = float(np.median(local_gap_counts(model.local_precisions(rows))))
+    return variance_gap_count(variances), variances.tolist(), estimate, residual
 
 
 # model -> what a trained member reads: (units used, mask or posterior variances, estimate)
@@ -289,6 +310,8 @@ class _LatentCount(BaseEstimator):
         self.dimension_ = float(np.median(self.per_seed_))
         self.interval_ = (min(self.per_seed_), max(self.per_seed_))
         pick = int(np.argmin([abs(e - self.dimension_) for e in self.per_seed_]))
+        self.residuals_ = [r.residual for r in results]
+        self._pick = pick
         self._keep_reading(np.asarray(results[pick].values))
         self.model_ = self._rebuild(jobs[0], results[pick].state)
         self._keep_local(X)
@@ -487,13 +510,17 @@ class VAEDimension(_LatentCount):
     def local_dimension(self, X) -> np.ndarray:
         """The local dimension at each row of X (N,) integers, read from ``model_``: the
         directions its decoder resolves there (class docstring). X has the columns of
-        the data fitted; it is standardised as they were."""
-        precisions = self.model_.local_precisions(self._scaled(X))
-        return local_gap_counts(precisions).astype(np.int64)
+        the data fitted; it is standardised as they were. Where ``model_`` left at least
+        half the data's variance (it read the data as noise), every row reads D."""
+        xs = self._scaled(X)
+        if self.residuals_[self._pick] >= NOISE_SHARE:
+            return np.full(xs.shape[0], xs.shape[1], dtype=np.int64)
+        return local_gap_counts(self.model_.local_precisions(xs)).astype(np.int64)
 
     def _reading_result(self) -> dict:
         values, rows = np.unique(self.local_dimension_, return_counts=True)
         return {
+            "residual_share": list(self.residuals_),
             "posterior_variances": self.posterior_variances_.tolist(),
             "local_dimension": {str(int(v)): int(r) for v, r in zip(values, rows, strict=True)},
         }

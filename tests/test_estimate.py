@@ -60,13 +60,26 @@ def test_the_vae_estimate_is_the_median_local_dimension_and_reads_any_rows():
     assert local.shape == (1500,) and local.dtype == np.int64 and local.min() >= 1
     assert local.max() <= est.latent_dim_
     # the picked seed's median over the rows is the estimate (the median of the seeds')
-    assert np.median(local[: 5000]) == est.dimension_ == np.median(est.per_seed_)
+    assert np.median(local[:5000]) == est.dimension_ == np.median(est.per_seed_)
     assert len(est.latent_counts_) == 3
     np.testing.assert_array_equal(est.local_dimension(x[:10]), local[:10])
     histogram = est.result()["local_dimension"]
     assert sum(histogram.values()) == 1500 and set(map(int, histogram)) == set(np.unique(local))
     with pytest.raises(ValueError, match="8 features"):
         est.local_dimension(x[:, :5])
+
+
+def test_a_vae_that_leaves_half_the_variance_read_the_data_as_noise_and_reads_d():
+    # an isotropic Gaussian in R^6 has no structure below its spread: the learned-gamma
+    # VAE explains it as noise (gamma ~ 1), and the estimate is D, at every row
+    x = np.random.default_rng(0).normal(size=(1000, 6))
+    est = VAEDimension(steps=300, seeds=2).fit(x)
+    assert all(r >= 0.5 for r in est.residuals_), est.residuals_
+    assert est.dimension_ == 6 and est.per_seed_ == [6.0, 6.0]
+    assert est.local_dimension_.tolist() == [6] * 1000
+    assert est.result()["residual_share"] == est.residuals_
+    structured = VAEDimension(latent_dim=4, steps=600, seeds=1).fit(make_dataset(2, 8, samples=1000).x)
+    assert structured.residuals_[0] < 0.05 and structured.dimension_ < 4
 
 
 def test_fit_sets_the_fitted_attributes_and_is_reproducible():
