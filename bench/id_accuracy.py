@@ -16,6 +16,7 @@ a fixed seed. Needs the extras ``latentdim[baselines]``.
     .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
         [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S]
         [--noise R] [--json FILE]
+    .venv/bin/python bench/id_accuracy.py --merge A.json B.json   # scores of runs split in parts
 """
 
 import argparse
@@ -72,6 +73,23 @@ def scores(rows: list[dict], estimator: str) -> dict:
     }
 
 
+def residual_text(est) -> str:
+    residuals = [r for r in getattr(est, "residuals_", []) if r is not None]
+    return f", residual {' '.join(f'{r:.3g}' for r in residuals)}" if residuals else ""
+
+
+def print_scores(rows: list[dict], groups: list[str], names: list[str]) -> None:
+    for group in groups:
+        scored = [r for r in rows if r["group"] == group and r["n"] is not None]
+        if not scored:
+            continue
+        print(f"\n{group}: {len(scored)} datasets with known n")
+        print(f"  {'estimator':10s} {'MAE':>7s} {'mean rel err':>13s} {'% exact':>8s} {'seconds':>9s}")
+        for k in names:
+            s = scores(scored, k)
+            print(f"  {k:10s} {s['mae']:7.2f} {s['mre']:13.3f} {100 * s['exact']:7.0f}% {s['seconds']:9.0f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", default="mlp,manifolds,digits")
@@ -83,7 +101,12 @@ def main():
     parser.add_argument("--jobs", type=int, default=default_jobs())
     parser.add_argument("--noise", type=float, default=0.0, help="noise sd as a fraction of the data RMS")
     parser.add_argument("--json", help="also write every row to this JSON file")
+    parser.add_argument("--merge", nargs="+", help="score the rows of these --json files as one run")
     args = parser.parse_args()
+    if args.merge:
+        rows = [row for path in args.merge for row in json.load(open(path))]
+        print_scores(rows, list(dict.fromkeys(r["group"] for r in rows)), list(rows[0]["estimates"]))
+        return
     groups = args.groups.split(",")
     only = set(args.only.split(",")) if args.only else None
     names = ["latentdim", *BASELINES]
@@ -118,6 +141,7 @@ def main():
             "seconds": seconds,
             "per_seed": est.per_seed_,
             "latent_counts": est.latent_counts_,
+            "residuals": getattr(est, "residuals_", None),
             "capacities": {str(m): c for m, c in est.capacities_.items()},
         }
         rows.append(row)
@@ -125,20 +149,12 @@ def main():
         band_seconds = sum(v["seconds"] for v in band.values())
         print(
             f"{name:22s} {n if n is not None else '?':>3} {x.shape[1]:4d} {x.shape[0]:6d}  {shown}"
-            f"   {est.per_seed_} [m={est.latent_dim_}, units {est.latent_counts_}]"
+            f"   {est.per_seed_} [m={est.latent_dim_}, units {est.latent_counts_}{residual_text(est)}]"
             f"   {seconds['latentdim']:.0f} / {band_seconds:.0f}",
             flush=True,
         )
 
-    for group in groups:
-        scored = [r for r in rows if r["group"] == group and r["n"] is not None]
-        if not scored:
-            continue
-        print(f"\n{group}: {len(scored)} datasets with known n")
-        print(f"  {'estimator':10s} {'MAE':>7s} {'mean rel err':>13s} {'% exact':>8s} {'seconds':>9s}")
-        for k in names:
-            s = scores(scored, k)
-            print(f"  {k:10s} {s['mae']:7.2f} {s['mre']:13.3f} {100 * s['exact']:7.0f}% {s['seconds']:9.0f}")
+    print_scores(rows, groups, names)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
