@@ -128,7 +128,7 @@ def test_full_capacity_is_flagged_saturated(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, x)
     result = CliRunner().invoke(
-        cli, ["estimate", str(path), "--steps", "20", "--seeds", "1", "--no-baselines"]
+        cli, ["estimate", str(path), "--method", "maskaae", "--steps", "20", "--seeds", "1", "--no-baselines"]
     )
     assert result.exit_code == 0, result.output
     assert "note: the model kept (almost) every dim at the full capacity m = 2" in result.stdout
@@ -187,7 +187,19 @@ def test_large_inputs_are_subsampled_and_say_so(tmp_path):
 
 def test_estimate_cli_text_on_bundled_digits():
     result = CliRunner().invoke(
-        cli, ["estimate", "--sklearn", "digits", "--steps", "10", "--seeds", "1", "--no-baselines"]
+        cli,
+        [
+            "estimate",
+            "--sklearn",
+            "digits",
+            "--method",
+            "maskaae",
+            "--steps",
+            "10",
+            "--seeds",
+            "1",
+            "--no-baselines",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "sklearn digits: 1797 x 64 (61 non-constant columns)" in result.stdout
@@ -238,7 +250,7 @@ def test_estimate_cli_writes_the_local_dimension_per_point_and_its_histogram(tmp
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--per-point", "out.npy"], "--per-point needs --method vae"),
+        (["--method", "maskaae", "--per-point", "out.npy"], "--per-point needs --method vae"),
         (["--method", "vae", "--per-point", "out.txt"], "--per-point out.txt: the file must end in .npy"),
         (["--method", "vae", "--plot", "out.pdf"], "--plot out.pdf: the file must end in .png"),
         (["--method", "vae", "--plot", "nowhere/out.png"], "no such folder nowhere"),
