@@ -202,6 +202,13 @@ def test_cli_trains_a_learned_variance_vae(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["active_dims"] <= 3
     result = CliRunner().invoke(cli, [*args[:3], "wae-mmd", *args[4:], "--likelihood", "learned", "--force"])
     assert result.exit_code == 2 and "wae-mmd has no likelihood" in result.output
+    result = CliRunner().invoke(cli, [*args, "--likelihood", "learned", "--kl-warmup", "0.2", "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["kl_warmup"] == 0.2
+    history = (tmp_path / "run" / "history.csv").read_text()
+    assert "kl_weight" in history.splitlines()[0]
+    result = CliRunner().invoke(cli, [*args[:3], "wae-mmd", *args[4:], "--kl-warmup", "0.2", "--force"])
+    assert result.exit_code == 2 and "wae-mmd has no KL term to warm up" in result.output
 
 
 def test_two_stage_vae_trains_stage_two_on_frozen_stage_one_codes_and_samples_through_both():
