@@ -466,7 +466,7 @@ class VAEDimension(_LatentCount):
     benchmark manifolds it stayed at its prior (residual 0.985-1.0) on the 20-dim
     box and Gaussian in R^20 and on the boundaries of cubes in R^18, R^25 and R^71,
     even from an auto-encoder start (M10b: the KL weight held at 0 until gamma < 0.1,
-    reached at step 94; back at the prior by the end), and read 1 there. The rule
+    reached at step 94; back at the prior by the end), and without the rule read 1. The rule
     turns those into D; it is a statement about the model, not a fit to the
     benchmark: D is right for n = D and one over for the cube boundaries.
 
