@@ -320,7 +320,7 @@ class _LatentCount(BaseEstimator):
     def _keep_local(self, X: np.ndarray) -> None:
         """Set the per-row attributes of a model that reads a local dimension."""
 
-    def _scaled(self, X) -> np.ndarray:
+    def _standardised(self, X) -> np.ndarray:
         """Rows of X in the fitted model's units (its columns, standardised as in fit)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -532,7 +532,7 @@ class VAEDimension(_LatentCount):
         directions its decoder resolves there (class docstring). X has the columns of
         the data fitted; it is standardised as they were. Where ``model_`` left at least
         half the data's variance (it read the data as noise), every row reads D."""
-        xs = self._scaled(X)
+        xs = self._standardised(X)
         if self.residuals_[self._pick] >= NOISE_SHARE:
             return np.full(xs.shape[0], xs.shape[1], dtype=np.int64)
         return local_gap_counts(self.model_.local_precisions(xs)).astype(np.int64)

@@ -163,16 +163,17 @@ class VAE(AutoEncoder):
             mean = self.posterior(xn[None])[0][0]
         d, m = xn.shape[1], mean.shape[1]
 
-        def logits(z: torch.Tensor) -> torch.Tensor:
-            return self.decoder(z[None, None])[0, 0]
+        def logits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.decoder(z[None, None])[0, 0]
+            return out, out  # the Jacobian's function, and its value (Bernoulli weights)
 
-        jacobians = torch.func.vmap(torch.func.jacfwd(logits))
+        jacobians = torch.func.vmap(torch.func.jacfwd(logits, has_aux=True))
         out = []
         with torch.no_grad():
             for rows in torch.split(mean, max(1, chunk_floats // (d * m))):
-                jac = jacobians(rows)  # (rows, d, m)
+                jac, values = jacobians(rows)  # (rows, d, m), (rows, d)
                 if self.likelihood == "bernoulli":
-                    p = torch.sigmoid(self.decoder(rows[None])[0])
+                    p = torch.sigmoid(values)
                     jac = jac * (p * (1 - p)).sqrt()[..., None]
                 else:
                     jac = jac * torch.exp(-0.5 * self.log_gamma[0])
