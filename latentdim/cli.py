@@ -720,7 +720,8 @@ def estimate(
         click.echo(json.dumps(result, indent=2))
         return
     lo, hi = result["interval"]
-    click.echo(f"{name}: {x.shape[0]} x {x.shape[1]} ({len(estimator.columns_)} non-constant columns)")
+    span = f", spanning {estimator.rank_} dims" if estimator.rank_ < len(estimator.columns_) else ""
+    click.echo(f"{name}: {x.shape[0]} x {x.shape[1]} ({len(estimator.columns_)} non-constant columns{span})")
     if estimator.rows_used_ < x.shape[0]:
         click.echo(
             f"trained on {estimator.rows_used_} of the {x.shape[0]} rows (a random subsample; --max-rows)"

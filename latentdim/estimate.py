@@ -11,7 +11,10 @@ Procedure of :class:`MaskAAEDimension` (``fit(X)``):
    rows per seed: data, normalised, this epoch's permutation), not information the
    budget could use. ``rows_used_`` says how many were used.
 1. Standardise: drop constant columns, centre and scale every other column to unit
-   variance (the model then divides by one overall scale).
+   variance (the model then divides by one overall scale). :class:`VAEDimension` then
+   rotates the rows onto the principal axes of their span and drops the null ones
+   (:func:`principal_basis`) when the data's rank r is below their column count, and
+   trains on those r coordinates (``rank_``; distances between rows are unchanged).
 2. Capacity: start at ``latent_dim`` (``"auto"``: min(16, D)). Train one MaskAAE per
    seed; if the median active count is >= m - 1 the mask has kept (almost) everything,
    so m may be too small: double m (capped at D) and train again. Stop when the mask
@@ -106,8 +109,26 @@ def column_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return kept, x[:, kept].mean(axis=0), sd[kept]
 
 
-def _scaled(x: np.ndarray, kept: np.ndarray, centre: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    return ((np.asarray(x, dtype=np.float64)[:, kept] - centre) / sd).astype(np.float32)
+RANK_TOL = 1e-5  # principal directions whose singular value is below this share of the largest are null
+
+
+def principal_basis(xs: np.ndarray) -> np.ndarray | None:
+    """An orthonormal basis (D, r) of the span of the rows of ``xs`` (already centred)
+    when their numerical rank r is below D, else None. Null directions are those whose
+    singular value is below ``RANK_TOL`` times the largest: variance shares below 1e-10,
+    far below what a model resolves, and far above float32 rounding (about 1e-8 of the
+    largest on the MLP data, whose null directions are exact)."""
+    xs = np.asarray(xs, dtype=np.float64)
+    power, vectors = np.linalg.eigh(xs.T @ xs)  # ascending; the squared singular values
+    kept = power > RANK_TOL**2 * power[-1]
+    return None if kept.all() else vectors[:, kept][:, ::-1]  # largest first
+
+
+def _scaled(
+    x: np.ndarray, kept: np.ndarray, centre: np.ndarray, sd: np.ndarray, basis: np.ndarray | None = None
+) -> np.ndarray:
+    xs = (np.asarray(x, dtype=np.float64)[:, kept] - centre) / sd
+    return (xs if basis is None else xs @ basis).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -258,6 +279,7 @@ class _LatentCount(BaseEstimator):
 
     model_name: str
     likelihood: str | None = None  # the model's decoder (ModelConfig.likelihood)
+    affine_span: bool = False  # train on the coordinates of the rows' span (principal_basis)
     auto_capacity: int
 
     def fit(self, X, y=None, progress: Callable[[int, int, int], None] | None = None):
@@ -272,6 +294,10 @@ class _LatentCount(BaseEstimator):
         self.rows_used_ = rows.shape[0]
         self.columns_, self._centre, self._sd = column_scaling(rows)
         xs = _scaled(rows, self.columns_, self._centre, self._sd)
+        self._basis = principal_basis(xs) if self.affine_span else None
+        if self._basis is not None:
+            xs = (xs @ self._basis).astype(np.float32)
+        self.rank_ = xs.shape[1]
         d = xs.shape[1]
         auto = min(self.auto_capacity, d)
         m = auto if self.latent_dim == "auto" else min(int(self.latent_dim), d)
@@ -324,7 +350,7 @@ class _LatentCount(BaseEstimator):
         """Rows of X in the fitted model's units (its columns, standardised as in fit)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return _scaled(X, self.columns_, self._centre, self._sd)
+        return _scaled(X, self.columns_, self._centre, self._sd, self._basis)
 
     def _critic_hidden(self) -> tuple[int, ...]:
         return ModelConfig.critic_hidden  # a model without a critic leaves the field at its default
@@ -375,6 +401,8 @@ class _LatentCount(BaseEstimator):
             **self._reading_result(),
             "rows_used": self.rows_used_,
             "rows": self.rows_,
+            "columns": len(self.columns_),
+            "rank": self.rank_,
         }
 
     def _reading_result(self) -> dict:
@@ -487,6 +515,7 @@ class VAEDimension(_LatentCount):
 
     model_name = "vae"
     likelihood = "learned"
+    affine_span = True
     auto_capacity = 64
 
     def __init__(

@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from latentdim import MaskAAEDimension, VAEDimension, make_dataset
 from latentdim.cli import cli
-from latentdim.estimate import classical_band, standardise
+from latentdim.estimate import classical_band, principal_basis, standardise
 
 FAST = {"steps": 20, "seeds": 1, "hidden": (8,), "critic_hidden": (8,)}
 
@@ -22,6 +22,21 @@ def test_standardise_drops_constant_columns_and_scales_the_rest():
     assert kept.tolist() == [0, 2]
     np.testing.assert_allclose(xs.mean(axis=0), 0, atol=1e-6)
     np.testing.assert_allclose(xs.std(axis=0), 1, rtol=1e-5)
+
+
+def test_principal_basis_spans_the_rows_and_is_none_at_full_rank():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 7))  # rank 3 in R^7
+    z = (z - z.mean(axis=0)).astype(np.float32)  # float32 rounding leaves ~1e-8 of the top
+    basis = principal_basis(z)
+    assert basis.shape == (7, 3)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(z @ basis @ basis.T, z, atol=1e-5)  # the rows lie in the span
+    variances = (z @ basis).var(axis=0)
+    assert np.all(np.diff(variances) <= 0)  # largest first
+    full = rng.normal(size=(300, 7))
+    full[:, 6] *= 1e-3  # small but real: kept
+    assert principal_basis(full - full.mean(axis=0)) is None
 
 
 @pytest.mark.parametrize(
@@ -80,6 +95,19 @@ def test_a_vae_that_leaves_half_the_variance_read_the_data_as_noise_and_reads_d(
     assert est.result()["residual_share"] == est.residuals_
     structured = VAEDimension(latent_dim=4, steps=600, seeds=1).fit(make_dataset(2, 8, samples=1000).x)
     assert structured.residuals_[0] < 0.05 and structured.dimension_ < 4
+    assert est.rank_ == 6 and structured.rank_ == 8  # full rank: trained on the columns
+
+
+def test_the_vae_trains_on_the_span_of_the_rows_and_reads_its_rank_as_d():
+    # the same Gaussian noise, each column written twice: 6 columns spanning 3 dims. The
+    # VAE sees the 3 coordinates of the span (rank_), so the noise rule reads 3, not 6
+    g = np.random.default_rng(0).normal(size=(1000, 3))
+    x = np.hstack([g, 2.0 * g])
+    est = VAEDimension(steps=300, seeds=1).fit(x)
+    assert est.rank_ == 3 and est.model_.config.data_dim == 3 and len(est.columns_) == 6
+    assert est.dimension_ == 3 and est.local_dimension(x[:5]).tolist() == [3] * 5
+    assert est.result()["rank"] == 3 and est.result()["columns"] == 6
+    assert MaskAAEDimension(**FAST).fit(x).rank_ == 6  # MaskAAE trains on the columns
 
 
 def test_fit_sets_the_fitted_attributes_and_is_reproducible():
