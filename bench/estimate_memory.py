@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--method", choices=["maskaae", "vae"], default="maskaae")
     parser.add_argument("--old-tree", help="a checkout of the code before the row caps, measured too")
+    parser.add_argument("--old-method", action="store_true", help="pass --method to the old tree too")
+    parser.add_argument("--no-band-run", action="store_true", help="skip the run with the classical band")
     args = parser.parse_args()
 
     from latentdim.synthetic import make_dataset
@@ -104,11 +106,13 @@ def main() -> None:
         here = str(Path(__file__).resolve().parent.parent)
         runs = [
             ("this tree, --no-baselines", here, [*base, *method, "--no-baselines"]),
-            ("this tree, with the classical band", here, [*base, *method]),
         ]
+        if not args.no_band_run:
+            runs.append(("this tree, with the classical band", here, [*base, *method]))
         if args.old_tree:
+            old = [*base, *method] if args.old_method else base
             runs.append(
-                (f"old tree ({args.old_tree}), --no-baselines", args.old_tree, [*base, "--no-baselines"])
+                (f"old tree ({args.old_tree}), --no-baselines", args.old_tree, [*old, "--no-baselines"])
             )
         print(
             f"input: {args.rows} x {args.cols} float32 = {size / 2**30:.2f} GiB; {args.steps} steps, "
