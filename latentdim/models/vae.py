@@ -179,7 +179,8 @@ class VAE(AutoEncoder):
         out = []
         with torch.no_grad():
             for rows in torch.split(mean, max(1, chunk_floats // (widest * m))):
-                jac, values = jacobians(rows)  # (rows, d, m), (rows, d)
+                # a copy: a view's tangents would be zeros the size of the whole storage
+                jac, values = jacobians(rows.clone())  # (rows, d, m), (rows, d)
                 if self.likelihood == "bernoulli":
                     p = torch.sigmoid(values)
                     jac = jac * (p * (1 - p)).sqrt()[..., None]
