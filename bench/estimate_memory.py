@@ -11,7 +11,8 @@ command run on another checkout (the code before the row caps) in the same run.
 Training steps are few (``--steps``): memory does not depend on them. ``--method``
 (default ``maskaae``, what ``bench/results/estimate_memory.txt`` measured before the
 default of ``latentdim estimate`` became ``vae``) is passed on; the VAE adds the local
-dimension of every row, a Jacobian per row taken in chunks of 2^24 entries.
+dimension of every row, a Jacobian per row taken in chunks (the VAE's figures are in
+the same file, measured with ``--method vae --no-band-run --old-tree T --old-method``).
 """
 
 from __future__ import annotations
