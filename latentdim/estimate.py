@@ -231,14 +231,21 @@ def residual_share(model: AutoEncoder, x: np.ndarray) -> float:
     return float(model.recon_error(xn, model.codes(xn))[0])
 
 
+def _local_counts(model: AutoEncoder, xs: np.ndarray, residual: float) -> np.ndarray:
+    """The local dimension at each row of xs (the model's input coordinates), (N,)
+    integers: the gap count of its linearised posterior variances, or, where the model
+    left at least ``NOISE_SHARE`` of the data's variance, D at every row (no structure
+    below the noise: the data fill their space)."""
+    if residual >= NOISE_SHARE:
+        return np.full(xs.shape[0], xs.shape[1], dtype=np.int64)
+    return local_gap_counts(model.local_precisions(xs)).astype(np.int64)
+
+
 def _posterior_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], float, float]:
     rows = x[:READING_ROWS]
     variances = model.posterior_variances(rows)
     residual = residual_share(model, rows)
-    if residual >= NOISE_SHARE:
-        estimate = float(x.shape[1])  # no structure below the noise: the data fill their space
-    else:
-        estimate = float(np.median(local_gap_counts(model.local_precisions(rows))))
+    estimate = float(np.median(_local_counts(model, rows, residual)))
     return variance_gap_count(variances), variances.tolist(), estimate, residual
 
 
@@ -584,10 +591,7 @@ class VAEDimension(_LatentCount):
         directions its decoder resolves there (class docstring). X has the columns of
         the data fitted; it is standardised as they were. Where ``model_`` left at least
         half the data's variance (it read the data as noise), every row reads D."""
-        xs = self._standardised(X)
-        if self.residuals_[self._pick] >= NOISE_SHARE:
-            return np.full(xs.shape[0], xs.shape[1], dtype=np.int64)
-        return local_gap_counts(self.model_.local_precisions(xs)).astype(np.int64)
+        return _local_counts(self.model_, self._standardised(X), self.residuals_[self._pick])
 
     def _reading_result(self) -> dict:
         values, rows = np.unique(self.local_dimension_, return_counts=True)
