@@ -535,14 +535,16 @@ def _against(out: Path, reference: Path) -> None:
 
 
 # --sklearn NAME: the sklearn.datasets loader of each bundled dataset
-def _baselines(x: np.ndarray) -> dict:
-    from latentdim.estimate import classical_band
+def _band_available() -> bool:
+    """Whether the classical band can run; if not, say so (a note, not an error)."""
+    from latentdim.estimate import need_baselines
 
     try:
-        return classical_band(x)
+        need_baselines()
     except LatentdimError as exc:
         click.echo(f"latentdim: note: {exc}; skipping the classical band", err=True)
-        return {}
+        return False
+    return True
 
 
 @cli.command()
@@ -704,14 +706,15 @@ def estimate(
             bar.__enter__()
         bar.update(done - bar.pos)
 
+    band = not no_baselines and _band_available()
     try:
         with _interruptible(stopped):
-            estimator.fit(x, progress=progress if sys.stderr.isatty() else None)
+            estimator.fit(x, progress=progress if sys.stderr.isatty() else None, band=band)
             close_bar()
             seconds = time.perf_counter() - start
-            baselines = {} if no_baselines else _baselines(x)
     except ValueError as exc:
         raise LatentdimError(str(exc)) from None
+    baselines = estimator.band_ if band else {}
     result = {"data": {"name": name, "shape": list(x.shape)}, **estimator.result()}
     result["seconds"] = seconds
     result["baselines"] = baselines

@@ -192,6 +192,28 @@ def mlp(sizes: Sequence[int], stack: int = 1, activation: type[nn.Module] = nn.R
     return nn.Sequential(*layers)
 
 
+def mlp_jacobians(net: nn.Sequential, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transposed Jacobians of a one-member :func:`mlp` with ReLU activations at
+    rows z (N, in): (N, in, out), with its outputs (N, out). Forward mode, the in
+    tangents of all rows carried through each layer as one (N in, width) matmul, so a
+    layer costs one GEMM rather than a ``vmap``-ed ``jacfwd``'s batched ones (about 4x
+    faster on one CPU thread for 256-wide layers and 64 tangents). Other layers raise."""
+    n, m = z.shape
+    value, tangents = z, torch.eye(m, dtype=z.dtype, device=z.device).expand(n, m, m)
+    for layer in net:
+        if isinstance(layer, StackedLinear):
+            weight = layer.weight[0]
+            value = torch.addmm(layer.bias[0], value, weight)
+            tangents = (tangents.reshape(n * m, -1) @ weight).reshape(n, m, -1)
+        elif isinstance(layer, nn.ReLU):
+            live = value > 0
+            value = value * live
+            tangents = tangents * live[:, None, :]
+        else:
+            raise TypeError(f"mlp_jacobians: no rule for {type(layer).__name__}")
+    return tangents, value
+
+
 CONV_CHANNELS = (32, 64)  # the convolutional trunk's channels, image side halved by each
 
 

@@ -171,6 +171,18 @@ def test_classical_band_brackets_the_true_dimension():
         assert entry["seconds"] >= 0
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_fit_runs_the_classical_band_beside_the_seeds(jobs):
+    # with 2 jobs the band runs in a worker process beside the seeds; either way it
+    # reads what classical_band reads on the same rows, once, even when m doubles
+    x = make_dataset(6, 8, samples=300, seed=0).x
+    est = MaskAAEDimension(latent_dim=2, n_jobs=jobs, **{**FAST, "seeds": 2}).fit(x, band=True)
+    assert len(est.capacities_) >= 2
+    alone = classical_band(x)
+    assert {k: v["dimension"] for k, v in est.band_.items()} == {k: v["dimension"] for k, v in alone.items()}
+    assert not hasattr(est.fit(x), "band_")  # a refit without the band drops the old one
+
+
 def test_estimate_cli_json(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, make_dataset(2, 8, samples=300, seed=0).x)

@@ -94,7 +94,7 @@ def test_the_local_gap_count_reads_the_directions_the_data_pin_down():
 def test_local_precisions_are_the_eigenvalues_of_the_datas_precision(likelihood, net):
     # against J^T W J from torch.autograd's Jacobian of the decoder at the posterior mean
     shape = (1, 8, 8) if net == "conv" else None
-    config = ModelConfig("vae", 5, 64, (16,), likelihood=likelihood, net=net, image_shape=shape)
+    config = ModelConfig("vae", 5, 64, (16, 12), likelihood=likelihood, net=net, image_shape=shape)
     model = build_model(config).eval()
     x = np.random.default_rng(0).random((7, 64)).astype(np.float32)
     model.fit_normaliser(torch.as_tensor(x)[None])

