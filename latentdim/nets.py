@@ -196,8 +196,9 @@ def mlp_jacobians(net: nn.Sequential, z: torch.Tensor) -> tuple[torch.Tensor, to
     """The transposed Jacobians of a one-member :func:`mlp` with ReLU activations at
     rows z (N, in): (N, in, out), with its outputs (N, out). Forward mode, the in
     tangents of all rows carried through each layer as one (N in, width) matmul, so a
-    layer costs one GEMM rather than a ``vmap``-ed ``jacfwd``'s batched ones (about 4x
-    faster on one CPU thread for 256-wide layers and 64 tangents). Other layers raise."""
+    layer costs one GEMM rather than a ``vmap``-ed ``jacfwd``'s batched ones (0.40 of
+    its time on one CPU thread through 256-wide layers with 64 tangents, 0.35 through
+    128-wide ones; ``bench/estimate_speed.py --jacobians``). Other layers raise."""
     n, m = z.shape
     value, tangents = z, torch.eye(m, dtype=z.dtype, device=z.device).expand(n, m, m)
     for layer in net:

@@ -160,8 +160,9 @@ class VAE(AutoEncoder):
         precision I + J^T W J: an eigenvalue above 1 is a direction the data inform more
         than the prior, one near 0 a direction the decoder ignores there. The Jacobians
         are taken forward-mode (MLP decoders: :func:`latentdim.nets.mlp_jacobians`, one
-        GEMM per layer for all rows' tangents, 6x faster than ``vmap``-ed ``jacfwd`` at
-        10 000 rows through 256-wide layers, agreeing to 5e-7; conv decoders: ``jacfwd``),
+        GEMM per layer for all rows' tangents: 0.40 and 0.35 of the time of ``vmap``-ed
+        ``jacfwd`` on 10 000 rows through 256- and 128-wide layers, agreeing to 6e-7 of
+        the largest entry, ``bench/estimate_speed.py``; conv decoders: ``jacfwd``),
         in chunks of rows whose m tangents through the decoder's
         widest layer (``max(d, hidden)``; ``CONV_WIDTH`` times d for conv nets, whose
         transposed convolutions unfold up to 32 d entries) hold at most ``chunk_floats``
