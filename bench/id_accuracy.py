@@ -14,7 +14,7 @@ RMS (the root mean square of the centred coordinates) to every dataset, drawn fr
 a fixed seed. Needs the extras ``latentdim[baselines]``.
 
     .venv/bin/python bench/id_accuracy.py [--groups mlp,manifolds,digits] [--seeds 3]
-        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S]
+        [--method maskaae|vae] [--steps N] [--jobs 2] [--only NAME,...] [--map-seed S] [--latent LAW]
         [--noise R] [--json FILE]
     .venv/bin/python bench/id_accuracy.py --merge A.json B.json   # scores of runs split in parts
 """
@@ -32,12 +32,13 @@ from latentdim.estimate import BASELINES, ESTIMATORS, classical_band
 from latentdim.sweep import default_jobs
 
 
-def datasets(groups: list[str], map_seed: int = 0):
+def datasets(groups: list[str], map_seed: int = 0, latent: str = "gaussian"):
     """Yield (group, name, true n or None, X)."""
     if "mlp" in groups:
-        suffix = f"-seed{map_seed}" if map_seed else ""
+        suffix = (f"-seed{map_seed}" if map_seed else "") + ("" if latent == "gaussian" else f"-{latent}")
         for n in (4, 8, 16, 32):
-            yield "mlp", f"mlp-n{n}-d128{suffix}", n, make_dataset(n, 128, samples=10000, seed=map_seed).x
+            x = make_dataset(n, 128, samples=10000, seed=map_seed, latent=latent).x
+            yield "mlp", f"mlp-n{n}-d128{suffix}", n, x
     if "manifolds" in groups:
         import skdim
 
@@ -95,6 +96,7 @@ def main():
     parser.add_argument("--groups", default="mlp,manifolds,digits")
     parser.add_argument("--only", help="comma-separated dataset names")
     parser.add_argument("--map-seed", type=int, default=0, help="seed of the synthetic MLP maps")
+    parser.add_argument("--latent", default="gaussian", help="latent law of the synthetic MLP data")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--method", choices=list(ESTIMATORS), default="maskaae")
     parser.add_argument("--steps", type=int, help="iterations per run [the estimator's default]")
@@ -122,7 +124,7 @@ def main():
     header = f"{'dataset':22s} {'n':>3s} {'D':>4s} {'N':>6s}  " + " ".join(f"{k:>10s}" for k in names)
     print(header + "   latentdim per seed [m]   seconds (latentdim / band)")
     rows = []
-    for group, name, n, x in datasets(groups, args.map_seed):
+    for group, name, n, x in datasets(groups, args.map_seed, args.latent):
         if only and name not in only:
             continue
         x = add_noise(x, args.noise)
