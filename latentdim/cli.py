@@ -743,6 +743,15 @@ def estimate(
             "local dimension per point: "
             + ", ".join(f"{v}: {100 * rows / total:.0f}%" for v, rows in shares if rows / total >= 0.01)
         )
+    noise = sum(result.get("read_as_noise", []))
+    if noise:
+        shares = ", ".join(f"{r:.2f}" for r in result["residual_share"])
+        click.echo(
+            f"note: {noise} of {len(result['per_seed'])} seeds left at least half of the data's variance "
+            f"unexplained (residual share {shares}): they found no structure below the noise and read "
+            f"D = {estimator.rank_}; a VAE that stayed at its prior can do this on low-dimensional data "
+            "too (README): read it beside the classical band"
+        )
     if result["saturated"]:
         click.echo(
             f"note: the model kept (almost) every dim at the full capacity m = {result['latent_dim']}: "

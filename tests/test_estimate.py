@@ -93,9 +93,30 @@ def test_a_vae_that_leaves_half_the_variance_read_the_data_as_noise_and_reads_d(
     assert est.dimension_ == 6 and est.per_seed_ == [6.0, 6.0]
     assert est.local_dimension_.tolist() == [6] * 1000
     assert est.result()["residual_share"] == est.residuals_
+    assert est.result()["read_as_noise"] == [True, True]
     structured = VAEDimension(latent_dim=4, steps=600, seeds=1).fit(make_dataset(2, 8, samples=1000).x)
     assert structured.residuals_[0] < 0.05 and structured.dimension_ < 4
     assert est.rank_ == 6 and structured.rank_ == 8  # full rank: trained on the columns
+    assert structured.result()["read_as_noise"] == [False]
+
+
+def test_the_cli_says_when_the_noise_rule_read_d(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(500, 6)))
+    args = [
+        "estimate",
+        str(tmp_path / "x.npy"),
+        "--steps",
+        "100",
+        "--seeds",
+        "2",
+        "-j",
+        "1",
+        "--no-baselines",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "note: 2 of 2 seeds left at least half of the data's variance unexplained" in result.stdout
+    assert "read D = 6" in result.stdout
 
 
 def test_the_vae_trains_on_the_span_of_the_rows_and_reads_its_rank_as_d():
