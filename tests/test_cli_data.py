@@ -102,9 +102,7 @@ def test_unreadable_dataset_is_one_line(tmp_path):
 def test_console_script_exit_code(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "latentdim", "make-data", "--n", "0", "--d", "4"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "n must be positive" in proc.stderr

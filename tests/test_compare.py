@@ -29,14 +29,8 @@ def record(model, m, replicate, *, fid, nac, active=None, train=TRAIN, n=4):
             "mask": [1.0] * m if masked else None,
             "recon_mse": 0.0,
         },
-        "cell": {
-            "dataset": "toy",
-            "model": model,
-            "latent_dim": m,
-            "train": train,
-            "seed": replicate,
-            "replicate": replicate,
-        },
+        "cell": {"dataset": "toy", "model": model, "latent_dim": m, "train": train, "seed": replicate,
+                 "replicate": replicate},
     }
 
 

@@ -77,10 +77,8 @@ def test_energy_distance_of_shifted_normals_is_the_closed_form():
     folded = s * math.sqrt(2 / math.pi) * math.exp(-(mu**2) / (2 * s**2)) + mu * (1 - 2 * norm.cdf(-mu / s))
     expected = 2 * folded - 2 * (2 / math.sqrt(math.pi))
     # the estimate's sd is 0.036 at 2000 points a side (20 trials): 10 trials, 3 sd of their mean
-    trials = [
-        energy_distance(rng.standard_normal((2000, 1)), rng.standard_normal((2000, 1)) + mu)[0]
-        for _ in range(10)
-    ]
+    trials = [energy_distance(rng.standard_normal((2000, 1)), rng.standard_normal((2000, 1)) + mu)[0]
+              for _ in range(10)]
     assert np.mean(trials) == pytest.approx(expected, abs=3 * 0.036 / math.sqrt(10))
     same, h = energy_distance(rng.standard_normal((3000, 3)), rng.standard_normal((3000, 3)))
     assert abs(same) < 0.01 and abs(h) < 0.003

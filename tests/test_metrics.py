@@ -49,12 +49,10 @@ def test_frechet_same_law_near_zero_bias_shrinks_with_n():
     chol = np.linalg.cholesky(cov)
 
     def bias(n):
-        return np.mean(
-            [
-                frechet_distance(rng.standard_normal((n, 5)) @ chol.T, rng.standard_normal((n, 5)) @ chol.T)
-                for _ in range(10)
-            ]
-        )
+        return np.mean([
+            frechet_distance(rng.standard_normal((n, 5)) @ chol.T, rng.standard_normal((n, 5)) @ chol.T)
+            for _ in range(10)
+        ])
 
     small, large = bias(500), bias(8000)
     assert 0 <= large < small / 8  # O(1/N): 16x the points, ~16x less bias

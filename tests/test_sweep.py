@@ -81,11 +81,7 @@ def test_a_dataset_table_sets_its_own_grid(tmp_path):
     )
     cells = load_study(path).cells()
     assert sorted({(c.dataset, c.latent_dim) for c in cells}) == [
-        ("tiny-n2", 1),
-        ("tiny-n2", 2),
-        ("tiny-n2", 3),
-        ("tiny-n2", 4),
-        ("tiny-n3", 6),
+        ("tiny-n2", 1), ("tiny-n2", 2), ("tiny-n2", 3), ("tiny-n2", 4), ("tiny-n3", 6)
     ]
     assert {c.true_dim for c in cells if c.dataset == "tiny-n3"} == {3}
 

@@ -19,7 +19,9 @@ def test_jacobian_matches_finite_differences():
     ds = make_dataset(5, 20, samples=10, seed=2)
     z = ds.z[0].astype(np.float64)
     eps = 1e-6
-    numeric = np.stack([(ds.map(z + eps * e) - ds.map(z - eps * e)) / (2 * eps) for e in np.eye(5)], axis=1)
+    numeric = np.stack(
+        [(ds.map(z + eps * e) - ds.map(z - eps * e)) / (2 * eps) for e in np.eye(5)], axis=1
+    )
     np.testing.assert_allclose(ds.map.jacobian(z), numeric, rtol=1e-5, atol=1e-7)
 
 
