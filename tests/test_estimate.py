@@ -102,18 +102,8 @@ def test_a_vae_that_leaves_half_the_variance_read_the_data_as_noise_and_reads_d(
 
 def test_the_cli_says_when_the_noise_rule_read_d(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(500, 6)))
-    args = [
-        "estimate",
-        str(tmp_path / "x.npy"),
-        "--steps",
-        "100",
-        "--seeds",
-        "2",
-        "-j",
-        "1",
-        "--no-baselines",
-    ]
-    result = CliRunner().invoke(cli, args)
+    args = ["estimate", str(tmp_path / "x.npy"), "--steps", "100", "--seeds", "2", "-j", "1"]
+    result = CliRunner().invoke(cli, [*args, "--no-baselines"])
     assert result.exit_code == 0, result.output
     assert "note: 2 of 2 seeds left at least half of the data's variance unexplained" in result.stdout
     assert "read D = 6" in result.stdout
