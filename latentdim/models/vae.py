@@ -166,7 +166,7 @@ class VAE(AutoEncoder):
         in chunks of rows whose m tangents through the decoder's
         widest layer (``max(d, hidden)``; ``CONV_WIDTH`` times d for conv nets, whose
         transposed convolutions unfold up to 32 d entries) hold at most ``chunk_floats``
-        entries, each chunk a copy (forward-mode tangents of a view are zeros the size of
+        entries, each ``jacfwd`` chunk a copy (forward-mode tangents of a view are zeros the size of
         the view's whole storage). Measured (``bench/results/estimate_memory.txt``;
         ``latentdim estimate --method vae`` on 200 000 x 784 rows spanning 64 dims):
         with chunks keyed to the Jacobian alone (d m entries per row: 4096 rows at
@@ -190,14 +190,14 @@ class VAE(AutoEncoder):
             forward = torch.func.vmap(torch.func.jacfwd(logits, has_aux=True))
 
             def jacobians(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                jac, values = forward(rows)
+                # a copy: a view's tangents would be zeros the size of the whole storage
+                jac, values = forward(rows.clone())
                 return jac.mT, values
 
         out = []
         with torch.no_grad():
             for rows in torch.split(mean, max(1, chunk_floats // (widest * m))):
-                # a copy: a view's tangents would be zeros the size of the whole storage
-                jac, values = jacobians(rows.clone())  # (rows, m, d), (rows, d)
+                jac, values = jacobians(rows)  # (rows, m, d), (rows, d)
                 if self.likelihood == "bernoulli":
                     p = torch.sigmoid(values)
                     jac = jac * (p * (1 - p)).sqrt()[:, None, :]
