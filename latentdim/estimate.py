@@ -313,6 +313,7 @@ class _LatentCount(BaseEstimator):
             need_baselines()
         if hasattr(self, "band_"):
             del self.band_  # a refit runs its own band, or has none
+        band_pending = band  # the band runs once, with the first capacity's seeds
         seeds = self._seeds()
         rows = subsample_rows(X, self.max_rows, np.random.default_rng(seeds[0]))
         self.rows_used_ = rows.shape[0]
@@ -346,9 +347,9 @@ class _LatentCount(BaseEstimator):
                 )
                 for p in parts
             ]
-            beside = None
-            if band and not hasattr(self, "band_"):  # with the first capacity's seeds
-                beside = partial(classical_band, subsample_rows(X, MAX_BAND_ROWS, np.random.default_rng(0)))
+            # only the band's rows travel to the worker
+            beside = partial(classical_band, band_rows(X)) if band_pending else None
+            band_pending = False
             with _reporting(progress, len(jobs) * self.steps, m) as counter:
                 results, extra = _run(jobs, self.n_jobs, counter, beside)
             if beside is not None:
@@ -690,6 +691,11 @@ def need_baselines() -> None:
 BASELINES = {"TwoNN": _twonn, "MLE": _mle, "DANCoFit": _danco_fit, "lPCA": _lpca}
 
 
+def band_rows(x: np.ndarray, max_rows: int = MAX_BAND_ROWS, seed: int = 0) -> np.ndarray:
+    """The rows :func:`classical_band` reads: ``x``, or ``max_rows`` random rows of it."""
+    return subsample_rows(x, max_rows, np.random.default_rng(seed))
+
+
 def classical_band(
     x: np.ndarray, names=tuple(BASELINES), seed: int = 0, max_rows: int = MAX_BAND_ROWS
 ) -> dict[str, dict]:
@@ -698,7 +704,7 @@ def classical_band(
     need_baselines()
     from threadpoolctl import threadpool_limits
 
-    x = subsample_rows(x, max_rows, np.random.default_rng(seed))
+    x = band_rows(x, max_rows, seed)
     xs, _ = standardise(x)
     xs = xs.astype(np.float64)
     out = {}
