@@ -601,6 +601,11 @@ def _write_local(estimator, name: str, per_point: str | None, plot: str | None) 
         local_dimension_figure(estimator.local_dimension_, estimator.dimension_, title, Path(plot))
 
 
+def _settled_note(result: dict) -> str:
+    trained, asked = len(result["per_seed"]), result["seeds"]
+    return "" if trained == asked else f" ({trained} of {asked}: the rest could not change the median)"
+
+
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @SKLEARN_OPTION
@@ -612,7 +617,15 @@ def _write_local(estimator, name: str, per_point: str | None, plot: str | None) 
     help="The local dimension of learned-variance VAEs (see VAEDimension), or MaskAAE's active dims "
     "(faster; undercounts n >= 16).",
 )
-@click.option("--seeds", type=int, default=3, show_default=True, help="Runs per capacity.")
+@click.option(
+    "--seeds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Runs per capacity (at most: on the CPU, with fewer jobs than seeds, they stop once the median "
+    "is settled).",
+)
+@click.option("--all-seeds", is_flag=True, help="Train every seed, even when the first settle the median.")
 @click.option("--steps", type=int, help="Iterations per run [vae 48000, maskaae 3000].")
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
 @click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
@@ -641,6 +654,7 @@ def estimate(
     bundled,
     method,
     seeds,
+    all_seeds,
     steps,
     latent_dim,
     jobs,
@@ -676,6 +690,7 @@ def estimate(
     estimator = ESTIMATORS[method](
         latent_dim=latent_dim,
         seeds=seeds,
+        all_seeds=all_seeds,
         n_jobs=jobs,
         random_state=seed,
         device=device,
@@ -704,6 +719,7 @@ def estimate(
             label = f"{'MaskAAE' if method == 'maskaae' else 'VAE'} m = {m}"
             bar, bar_m = click.progressbar(length=total, label=label, file=sys.stderr), m
             bar.__enter__()
+        bar.length = total  # a round of seeds added
         bar.update(done - bar.pos)
 
     band = not no_baselines and _band_available()
@@ -732,7 +748,8 @@ def estimate(
     reading = "MaskAAE active dims" if method == "maskaae" else "VAE local dimension, median over points"
     click.echo(
         f"intrinsic dimension ({reading}): {result['dimension']:g}  "
-        f"[seeds {', '.join(f'{v:g}' for v in result['per_seed'])}; range {lo:g}-{hi:g}; "
+        f"[seeds {', '.join(f'{v:g}' for v in result['per_seed'])}{_settled_note(result)}; "
+        f"range {lo:g}-{hi:g}; "
         f"capacity m = {result['latent_dim']}; {result['seconds']:.0f} s]"
     )
     if method == "vae":

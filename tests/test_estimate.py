@@ -10,7 +10,15 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from latentdim import MaskAAEDimension, VAEDimension, make_dataset
 from latentdim.cli import cli
-from latentdim.estimate import classical_band, principal_basis, standardise
+from latentdim.estimate import (
+    _Reading,
+    _settled,
+    band_share,
+    classical_band,
+    merge_band,
+    principal_basis,
+    standardise,
+)
 
 FAST = {"steps": 20, "seeds": 1, "hidden": (8,), "critic_hidden": (8,)}
 
@@ -70,7 +78,7 @@ def test_the_vae_reads_the_units_below_the_gap_in_their_posterior_variances():
 
 def test_the_vae_estimate_is_the_median_local_dimension_and_reads_any_rows():
     x = make_dataset(2, 8, samples=1500, seed=0).x
-    est = VAEDimension(latent_dim=4, steps=1000, seeds=3, hidden=(32, 32)).fit(x)
+    est = VAEDimension(latent_dim=4, steps=1000, seeds=3, hidden=(32, 32), all_seeds=True).fit(x)
     local = est.local_dimension_
     assert local.shape == (1500,) and local.dtype == np.int64 and local.min() >= 1
     assert local.max() <= est.latent_dim_
@@ -134,19 +142,81 @@ def test_fit_sets_the_fitted_attributes_and_is_reproducible():
     np.testing.assert_array_equal(again.mask_, first.mask_)
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_progress_counts_every_training_iteration_of_every_capacity(jobs):
+@pytest.mark.parametrize("jobs,seeds", [(1, 2), (2, 2), (1, 3), (2, 3)])
+def test_progress_counts_every_training_iteration_of_every_capacity(jobs, seeds):
     # n = 6 data at capacity 2 grows: one report series per capacity, in iterations of
-    # the stacks; with 2 jobs they are counted in spawned workers, two stacks of 1 seed
+    # the stacks; with 2 jobs they are counted in spawned workers, stacks of 1 seed.
+    # Three seeds train in rounds (2, then 1 unless the first two settle the median),
+    # and the total grows with the second
     x = make_dataset(6, 8, samples=300, seed=0).x
     calls = []
-    est = MaskAAEDimension(latent_dim=2, steps=40, seeds=2, n_jobs=jobs, hidden=(8,), critic_hidden=(8,))
+    est = MaskAAEDimension(latent_dim=2, steps=40, seeds=seeds, n_jobs=jobs, hidden=(8,), critic_hidden=(8,))
     est.fit(x, progress=lambda done, total, m: calls.append((done, total, m)))
-    for m in est.capacities_:
+    for m, counts in est.capacities_.items():
         mine = [(done, total) for done, total, mm in calls if mm == m]
-        assert mine[-1] == (jobs * 40, jobs * 40)  # two seeds: one stack of 2, or two stacks of 1
-        assert all(a[0] <= b[0] for a, b in itertools.pairwise(mine))
+        stacks = len(counts) if jobs == 2 else 1 + (len(counts) > 2)  # 2 seeds: a stack of 2 or 2 of 1
+        assert mine[-1] == (stacks * 40, stacks * 40)
+        assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(mine))
     assert [m for _, _, m in calls] == sorted(m for _, _, m in calls)
+
+
+def _readings(*pairs):
+    return [_Reading(count, [], estimate, None, None, {}) for count, estimate in pairs]
+
+
+def test_seeds_are_settled_when_the_rest_cannot_move_the_median_or_the_capacity_rule():
+    # (units in use, estimate) per seed, 3 seeds, capacity m = 16, D = 32
+    assert _settled(_readings((8, 8), (9, 8)), 3, 16, 32)  # two equal estimates, counts both < 15
+    assert not _settled(_readings((8, 8), (9, 9)), 3, 16, 32)  # the third decides the median
+    assert not _settled(_readings((14, 8), (15, 8)), 3, 16, 32)  # the third decides whether m doubles
+    assert _settled(_readings((15, 8), (16, 8)), 3, 16, 32)  # both >= m - 1: m doubles whatever
+    assert _settled(_readings((3, 3), (3, 4)), 2, 16, 32)  # every seed trained
+    assert not _settled(_readings((3, 3), (3, 3)), 5, 16, 32)  # 2 of 5 cannot settle a median
+    assert _settled(_readings((3, 3), (3, 3), (3, 3)), 5, 16, 32)
+
+
+def test_seeds_stop_once_the_median_is_settled_and_read_what_every_seed_reads(tmp_path):
+    # on the CPU with fewer jobs than seeds: 2 seeds, then the third where they leave the
+    # median (or the capacity rule) open; the estimate, capacity and model are those of
+    # training all three. Here the VAE's first two agree (each reads D), and MaskAAE's
+    # counts at m = 4 (3, 4) leave the capacity rule open
+    x = make_dataset(3, 8, samples=400, seed=0).x
+    vae = {"steps": 60, "hidden": (16, 16), "latent_dim": 4, "seeds": 3}
+    mask = {"steps": 30, "hidden": (16, 16), "critic_hidden": (8, 8), "latent_dim": 4, "seeds": 3}
+    for estimator, params, trained in ((VAEDimension, vae, 2), (MaskAAEDimension, mask, 3)):
+        settled = estimator(**params).fit(x)
+        every = estimator(**params, all_seeds=True).fit(x)
+        assert len(settled.per_seed_) == trained and len(every.per_seed_) == 3
+        assert settled.per_seed_ == every.per_seed_[:trained]
+        assert (settled.dimension_, settled.latent_dim_) == (every.dimension_, every.latent_dim_)
+        a, b = settled.model_.state_dict(), every.model_.state_dict()
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+        assert settled.result()["seeds"] == 3
+    assert list(every.capacities_) == [4, 8] and len(settled.capacities_[4]) == 3
+    # the CLI says so; Gaussian noise, whose every seed reads D = 6 (the noise rule)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(500, 6)))
+    args = ["estimate", str(tmp_path / "x.npy"), "--steps", "100", "-j", "1", "--no-baselines"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "seeds 6, 6 (2 of 3: the rest could not change the median)" in result.stdout
+    result = CliRunner().invoke(cli, [*args, "--all-seeds", "--json"])
+    assert json.loads(result.stdout)["per_seed"] == [6.0, 6.0, 6.0]
+    with pytest.raises(ValueError, match="all_seeds must be True or False"):
+        VAEDimension(all_seeds="yes").fit(x)
+
+
+@pytest.mark.parametrize("shares", [2, 3])
+def test_the_band_in_shares_reads_what_the_whole_band_reads(shares):
+    x = make_dataset(3, 16, samples=800, seed=0).x
+    whole = classical_band(x)
+    parts = [band_share(x, i, shares) for i in range(shares)]
+    assert sum("MLE" in p for p in parts) == sum("TwoNN" in p for p in parts) == 1
+    assert all("lPCA" in p for p in parts)
+    merged = merge_band(parts)
+    assert list(merged) == list(whole)
+    assert {k: (v["dimension"], v["rows"]) for k, v in merged.items()} == {
+        k: (v["dimension"], v["rows"]) for k, v in whole.items()
+    }
 
 
 def test_saturated_capacity_grows():
@@ -182,12 +252,13 @@ def test_classical_band_brackets_the_true_dimension():
         assert entry["seconds"] >= 0
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_fit_runs_the_classical_band_beside_the_seeds(jobs):
-    # with 2 jobs the band runs in a worker process beside the seeds; either way it
-    # reads what classical_band reads on the same rows, once, even when m doubles
+@pytest.mark.parametrize("jobs,seeds", [(1, 2), (2, 2), (2, 3)])
+def test_fit_runs_the_classical_band_beside_the_seeds(jobs, seeds):
+    # with 2 jobs the band runs in worker processes beside the seeds (after them, in
+    # shares, when 2 of 3 seeds settle the median); either way it reads what
+    # classical_band reads on the same rows, once, even when m doubles
     x = make_dataset(6, 8, samples=300, seed=0).x
-    est = MaskAAEDimension(latent_dim=2, n_jobs=jobs, **{**FAST, "seeds": 2}).fit(x, band=True)
+    est = MaskAAEDimension(latent_dim=2, n_jobs=jobs, **{**FAST, "seeds": seeds}).fit(x, band=True)
     assert len(est.capacities_) >= 2
     alone = classical_band(x)
     assert {k: v["dimension"] for k, v in est.band_.items()} == {k: v["dimension"] for k, v in alone.items()}
