@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from latentdim import MaskAAEDimension, VAEDimension, make_dataset
 from latentdim.cli import cli
+from latentdim.errors import LatentdimError
 from latentdim.estimate import (
     _Reading,
     _settled,
@@ -390,3 +392,26 @@ def test_estimate_refuses_per_point_outputs_before_training(tmp_path, monkeypatc
 def test_estimate_needs_exactly_one_source(tmp_path):
     result = CliRunner().invoke(cli, ["estimate"])
     assert result.exit_code == 2 and "give a data FILE or --sklearn" in result.stderr
+
+
+def test_without_scikit_dimension_the_band_is_a_one_line_error_and_the_cli_skips_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skdim", None)  # import blocked, as when it is not installed
+    x = make_dataset(2, 8, samples=300, seed=0).x
+    with pytest.raises(LatentdimError, match=r"pip install 'latentdim\[baselines\]'"):
+        MaskAAEDimension(**FAST).fit(x, band=True)
+    np.save(tmp_path / "x.npy", x)
+    args = [
+        "estimate",
+        str(tmp_path / "x.npy"),
+        "--method",
+        "maskaae",
+        "--steps",
+        "10",
+        "--seeds",
+        "1",
+        "--json",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "skipping the classical band" in result.stderr
+    assert json.loads(result.stdout)["baselines"] == {}
