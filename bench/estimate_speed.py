@@ -8,7 +8,10 @@ prints each wall time (process start to exit: imports, training, band), each est
 and the ratio. Run it alone: side-by-side timings on this 2-core machine are off by up
 to 3x.
 
-    .venv/bin/python bench/estimate_speed.py [--ns 8] [--old-tree DIR] [--jacobians]
+    .venv/bin/python bench/estimate_speed.py [--ns 8] [--old-tree DIR] [--settle] [--jacobians]
+
+``--settle`` also times this tree with ``latentdim estimate --settle`` (seeds in
+rounds that stop once the median is settled).
 
 ``--jacobians`` also times the decoder Jacobians of the local dimension alone: 10 000
 rows through a 64 -> 256 -> 256 -> 64 ReLU MLP decoder (and 128-wide), one thread,
@@ -30,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 
-def _estimate(tree: Path, path: Path) -> tuple[float, dict]:
+def _estimate(tree: Path, path: Path, flags: tuple[str, ...] = ()) -> tuple[float, dict]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "latentdim", "estimate", str(path), "--json"],
+        [sys.executable, "-m", "latentdim", "estimate", str(path), "--json", *flags],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--ns", default="8", help="latent dimensions n, comma-separated")
     parser.add_argument("--old-tree", type=Path, help="another checkout, timed in the same run")
     parser.add_argument("--jacobians", action="store_true")
+    parser.add_argument("--settle", action="store_true", help="also time this tree with --settle")
     args = parser.parse_args()
     from latentdim import make_dataset
 
@@ -93,10 +97,12 @@ def main() -> None:
         for n in (int(v) for v in args.ns.split(",")):
             path = Path(tmp) / f"mlp-n{n}.npy"
             np.save(path, make_dataset(n, 128, samples=10_000, seed=0).x)
-            trees = [("this tree", here)] + ([("old tree", args.old_tree)] if args.old_tree else [])
+            trees = [("this tree", here, ())]
+            trees += [("this tree --settle", here, ("--settle",))] if args.settle else []
+            trees += [("old tree", args.old_tree, ())] if args.old_tree else []
             walls = {}
-            for label, tree in trees:
-                wall, result = _estimate(tree, path)
+            for label, tree, flags in trees:
+                wall, result = _estimate(tree, path, flags)
                 walls[label] = wall
                 band = ", ".join(f"{k} {v['dimension']:.2f}" for k, v in result["baselines"].items())
                 print(
@@ -104,8 +110,10 @@ def main() -> None:
                     f"(seeds {result['per_seed']}); band {band}",
                     flush=True,
                 )
-            if args.old_tree:
-                print(f"n = {n}: ratio this / old {walls['this tree'] / walls['old tree']:.2f}", flush=True)
+            for label in walls if args.old_tree else ():
+                if label != "old tree":
+                    ratio = walls[label] / walls["old tree"]
+                    print(f"n = {n}: ratio {label} / old {ratio:.2f}", flush=True)
 
 
 if __name__ == "__main__":

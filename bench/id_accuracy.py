@@ -98,9 +98,7 @@ def main():
     parser.add_argument("--map-seed", type=int, default=0, help="seed of the synthetic MLP maps")
     parser.add_argument("--latent", default="gaussian", help="latent law of the synthetic MLP data")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--all-seeds", action="store_true", help="train every seed (default: stop once the median is settled)"
-    )
+    parser.add_argument("--settle", action="store_true", help="stop once the median is settled")
     parser.add_argument("--method", choices=list(ESTIMATORS), default="maskaae")
     parser.add_argument("--steps", type=int, help="iterations per run [the estimator's default]")
     parser.add_argument("--jobs", type=int, default=default_jobs())
@@ -120,7 +118,7 @@ def main():
     budget = {} if args.steps is None else {"steps": args.steps}
     print(
         f"torch {torch.__version__}; {estimator.__name__} seeds {args.seeds}"
-        f"{' (all)' if args.all_seeds else ' (at most; stop once the median is settled)'}, "
+        f"{' (at most; stop once the median is settled)' if args.settle else ''}, "
         f"steps {budget.get('steps', estimator().steps)}, "
         f"{args.jobs} processes x 1 thread; classical band on 1 thread"
         + (f"; noise {args.noise:g} x data RMS" if args.noise else "")
@@ -133,7 +131,7 @@ def main():
             continue
         x = add_noise(x, args.noise)
         start = time.perf_counter()
-        est = estimator(seeds=args.seeds, n_jobs=args.jobs, all_seeds=args.all_seeds, **budget).fit(x)
+        est = estimator(seeds=args.seeds, n_jobs=args.jobs, settle=args.settle, **budget).fit(x)
         seconds = {"latentdim": time.perf_counter() - start}
         band = classical_band(x)
         estimates = {"latentdim": est.dimension_, **{k: v["dimension"] for k, v in band.items()}}

@@ -622,10 +622,14 @@ def _settled_note(result: dict) -> str:
     type=int,
     default=3,
     show_default=True,
-    help="Runs per capacity (at most: on the CPU, with fewer jobs than seeds, they stop once the median "
-    "is settled).",
+    help="Runs per capacity (at most, with --settle).",
 )
-@click.option("--all-seeds", is_flag=True, help="Train every seed, even when the first settle the median.")
+@click.option(
+    "--settle",
+    is_flag=True,
+    help="On the CPU with fewer jobs than seeds, stop once the seeds left cannot change the median "
+    "(faster where the first seeds agree, slower where not).",
+)
 @click.option("--steps", type=int, help="Iterations per run [vae 48000, maskaae 3000].")
 @click.option("--latent-dim", "-m", default="auto", show_default=True, help="Starting capacity, or auto.")
 @click.option("-j", "--jobs", type=int, help="Processes the seeds' stack is split over [cores; 1 on CUDA].")
@@ -654,7 +658,7 @@ def estimate(
     bundled,
     method,
     seeds,
-    all_seeds,
+    settle,
     steps,
     latent_dim,
     jobs,
@@ -690,7 +694,7 @@ def estimate(
     estimator = ESTIMATORS[method](
         latent_dim=latent_dim,
         seeds=seeds,
-        all_seeds=all_seeds,
+        settle=settle,
         n_jobs=jobs,
         random_state=seed,
         device=device,

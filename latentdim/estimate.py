@@ -42,18 +42,26 @@ band, not instead of it.
 Seeds derive from ``random_state`` through ``numpy.random.SeedSequence``. The seeds of
 a capacity train as one stacked model (:mod:`latentdim.training`), on ``device``
 (``auto``: CUDA when present), or split into ``n_jobs`` stacks in as many processes
-(one torch thread each). Where they cannot all train at once (on the CPU, with fewer
-jobs than seeds) they train in rounds: first the fewest that could settle the median
-(2 of 3), then the rest, ``n_jobs`` at a time, until the seeds left could change
-neither the median estimate nor the capacity rule's median count (``_settled``: 2 of
-3 seeds that read the same, with counts on the same side of m - 1). ``dimension_``,
-the capacity and ``model_`` are then exactly what training every seed gives (members
-train bit for bit alike alone or stacked); ``per_seed_``, ``interval_`` and
-``latent_counts_`` cover the seeds trained, and ``all_seeds=True`` trains them all.
-On 2 cores and 3 seeds this trains two seeds side by side, one per core, where it
-trained a 2-seed stack beside a lone seed: a VAE's 48 000 iterations on 10 000 x 128
-take ~36 s alone and ~63 s as a stack of 2 (``bench/results/estimate_speed.txt``),
-and the third seed trains only where the first two disagree.
+(one torch thread each).
+
+``settle=True`` (off by default): where the seeds cannot all train at once (on the
+CPU, with fewer jobs than seeds) they train in rounds: first the fewest that could
+settle the median (2 of 3), then the rest, ``n_jobs`` at a time, until the seeds left
+could change neither the median estimate nor the capacity rule's median count
+(``_settled``: 2 of 3 seeds that read the same, with counts on the same side of
+m - 1). ``dimension_``, the capacity and ``model_`` are then exactly what training
+every seed gives (members train bit for bit alike alone or stacked; tested);
+``per_seed_``, ``interval_`` and ``latent_counts_`` cover the seeds trained. Why it is
+not the default, measured (``bench/results/estimate_speed.txt``, ``latentdim
+estimate`` on 10 000 x 128, 2 cores, the band included): on 2 cores the first round
+trains two seeds side by side (~42 s) instead of a 2-seed stack beside a lone seed
+(~63 s), so where the two agree it is faster (n = 8: 71.7 s against 77.8 s; n = 32:
+70.8 against 82.4), but where they disagree the third trains alone afterwards (n = 4,
+seeds 6 and 4: 92.9 s against 75.1). A stack is the cheaper way to train seeds (two
+stacked take 1.25 ms an iteration on one core, two side by side 0.87 ms each on two),
+which is why the worst case loses more than the best case gains; on the 12 MLP
+datasets of the README (three maps, n = 4 to 32) the first two seeds agreed on 8, so
+on average it is a wash, with less spread shown.
 
 :func:`classical_band` runs the scikit-dimension estimators the estimate is read
 against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``, at
@@ -389,7 +397,7 @@ class _LatentCount(BaseEstimator):
         nets = (tuple(self.hidden), tuple(self._critic_hidden()))
         # stop at a settled median where the seeds cannot all train at once (CPU, fewer
         # jobs than seeds); on a GPU a stack of 3 costs what a stack of 2 does
-        settle = not self.all_seeds and device == "cpu" and self.n_jobs < len(seeds)
+        settle = self.settle and device == "cpu" and self.n_jobs < len(seeds)
         first = len(seeds) // 2 + 1 if settle else len(seeds)  # the fewest that can settle it
         workers = min(self.n_jobs, len(seeds) + band)
         band_x = band_rows(X) if band else None  # only the band's rows travel to a worker
@@ -473,8 +481,8 @@ class _LatentCount(BaseEstimator):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2:
             raise ValueError(f"batch_size must be an integer >= 2, got {self.batch_size!r}")
-        if not isinstance(self.all_seeds, (bool, np.bool_)):
-            raise ValueError(f"all_seeds must be True or False, got {self.all_seeds!r}")
+        if not isinstance(self.settle, (bool, np.bool_)):
+            raise ValueError(f"settle must be True or False, got {self.settle!r}")
 
     def _seeds(self) -> list[int]:
         rs = self.random_state
@@ -496,7 +504,7 @@ class _LatentCount(BaseEstimator):
         return {
             "method": self.model_name,
             "dimension": self.dimension_,
-            "seeds": int(self.seeds),  # asked for; per_seed holds those trained
+            "seeds": int(self.seeds),  # asked for; per_seed holds those trained (settle)
             "interval": list(self.interval_),
             "per_seed": list(self.per_seed_),
             "latent_counts": list(self.latent_counts_),
@@ -518,8 +526,8 @@ class MaskAAEDimension(_LatentCount):
     """Intrinsic dimension of X as the active dims of trained MaskAAEs (module docstring).
 
     Parameters: ``latent_dim`` starting capacity (int, or ``"auto"`` = min(16, D));
-    ``seeds`` runs per capacity (at most: rounds stop once the median is settled, module
-    docstring; ``all_seeds=True`` trains every one); ``steps`` and ``batch_size`` per run; ``hidden`` and
+    ``seeds`` runs per capacity (``settle=True``: at most, module docstring); ``steps``
+    and ``batch_size`` per run; ``hidden`` and
     ``critic_hidden`` network widths; ``n_jobs`` processes; ``random_state``; ``device``.
 
     Attributes after ``fit``: ``dimension_`` (median active dims), ``interval_``
@@ -546,7 +554,7 @@ class MaskAAEDimension(_LatentCount):
         random_state=0,
         device: str = "auto",
         max_rows: int = MAX_ROWS,
-        all_seeds: bool = False,
+        settle: bool = False,
     ):
         self.latent_dim = latent_dim
         self.seeds = seeds
@@ -558,7 +566,7 @@ class MaskAAEDimension(_LatentCount):
         self.random_state = random_state
         self.device = device
         self.max_rows = max_rows
-        self.all_seeds = all_seeds
+        self.settle = settle
 
     def _critic_hidden(self) -> tuple[int, ...]:
         return tuple(self.critic_hidden)
@@ -681,7 +689,7 @@ class VAEDimension(_LatentCount):
         device: str = "auto",
         max_rows: int = MAX_ROWS,
         kl_warmup: float = 0.005,
-        all_seeds: bool = False,
+        settle: bool = False,
     ):
         self.latent_dim = latent_dim
         self.seeds = seeds
@@ -693,7 +701,7 @@ class VAEDimension(_LatentCount):
         self.random_state = random_state
         self.device = device
         self.max_rows = max_rows
-        self.all_seeds = all_seeds
+        self.settle = settle
 
     def _kl_warmup(self) -> float:
         return float(self.kl_warmup)

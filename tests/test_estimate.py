@@ -80,7 +80,7 @@ def test_the_vae_reads_the_units_below_the_gap_in_their_posterior_variances():
 
 def test_the_vae_estimate_is_the_median_local_dimension_and_reads_any_rows():
     x = make_dataset(2, 8, samples=1500, seed=0).x
-    est = VAEDimension(latent_dim=4, steps=1000, seeds=3, hidden=(32, 32), all_seeds=True).fit(x)
+    est = VAEDimension(latent_dim=4, steps=1000, seeds=3, hidden=(32, 32)).fit(x)
     local = est.local_dimension_
     assert local.shape == (1500,) and local.dtype == np.int64 and local.min() >= 1
     assert local.max() <= est.latent_dim_
@@ -148,11 +148,13 @@ def test_fit_sets_the_fitted_attributes_and_is_reproducible():
 def test_progress_counts_every_training_iteration_of_every_capacity(jobs, seeds):
     # n = 6 data at capacity 2 grows: one report series per capacity, in iterations of
     # the stacks; with 2 jobs they are counted in spawned workers, stacks of 1 seed.
-    # Three seeds train in rounds (2, then 1 unless the first two settle the median),
+    # Three seeds, settle=True, train in rounds (2, then 1 unless the first two settle the median),
     # and the total grows with the second
     x = make_dataset(6, 8, samples=300, seed=0).x
     calls = []
-    est = MaskAAEDimension(latent_dim=2, steps=40, seeds=seeds, n_jobs=jobs, hidden=(8,), critic_hidden=(8,))
+    est = MaskAAEDimension(
+        latent_dim=2, steps=40, seeds=seeds, n_jobs=jobs, hidden=(8,), critic_hidden=(8,), settle=seeds == 3
+    )
     est.fit(x, progress=lambda done, total, m: calls.append((done, total, m)))
     for m, counts in est.capacities_.items():
         mine = [(done, total) for done, total, mm in calls if mm == m]
@@ -186,8 +188,8 @@ def test_seeds_stop_once_the_median_is_settled_and_read_what_every_seed_reads(tm
     vae = {"steps": 60, "hidden": (16, 16), "latent_dim": 4, "seeds": 3}
     mask = {"steps": 30, "hidden": (16, 16), "critic_hidden": (8, 8), "latent_dim": 4, "seeds": 3}
     for estimator, params, trained in ((VAEDimension, vae, 2), (MaskAAEDimension, mask, 3)):
-        settled = estimator(**params).fit(x)
-        every = estimator(**params, all_seeds=True).fit(x)
+        settled = estimator(**params, settle=True).fit(x)
+        every = estimator(**params).fit(x)
         assert len(settled.per_seed_) == trained and len(every.per_seed_) == 3
         assert settled.per_seed_ == every.per_seed_[:trained]
         assert (settled.dimension_, settled.latent_dim_) == (every.dimension_, every.latent_dim_)
@@ -198,13 +200,13 @@ def test_seeds_stop_once_the_median_is_settled_and_read_what_every_seed_reads(tm
     # the CLI says so; Gaussian noise, whose every seed reads D = 6 (the noise rule)
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(500, 6)))
     args = ["estimate", str(tmp_path / "x.npy"), "--steps", "100", "-j", "1", "--no-baselines"]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--settle"])
     assert result.exit_code == 0, result.output
     assert "seeds 6, 6 (2 of 3: the rest could not change the median)" in result.stdout
-    result = CliRunner().invoke(cli, [*args, "--all-seeds", "--json"])
+    result = CliRunner().invoke(cli, [*args, "--json"])
     assert json.loads(result.stdout)["per_seed"] == [6.0, 6.0, 6.0]
-    with pytest.raises(ValueError, match="all_seeds must be True or False"):
-        VAEDimension(all_seeds="yes").fit(x)
+    with pytest.raises(ValueError, match="settle must be True or False"):
+        VAEDimension(settle="yes").fit(x)
 
 
 @pytest.mark.parametrize("shares", [2, 3])
@@ -257,10 +259,11 @@ def test_classical_band_brackets_the_true_dimension():
 @pytest.mark.parametrize("jobs,seeds", [(1, 2), (2, 2), (2, 3)])
 def test_fit_runs_the_classical_band_beside_the_seeds(jobs, seeds):
     # with 2 jobs the band runs in worker processes beside the seeds (after them, in
-    # shares, when 2 of 3 seeds settle the median); either way it reads what
+    # shares, when 2 of 3 seeds settle the median with settle=True); either way it reads what
     # classical_band reads on the same rows, once, even when m doubles
     x = make_dataset(6, 8, samples=300, seed=0).x
-    est = MaskAAEDimension(latent_dim=2, n_jobs=jobs, **{**FAST, "seeds": seeds}).fit(x, band=True)
+    est = MaskAAEDimension(latent_dim=2, n_jobs=jobs, settle=seeds == 3, **{**FAST, "seeds": seeds})
+    est.fit(x, band=True)
     assert len(est.capacities_) >= 2
     alone = classical_band(x)
     assert {k: v["dimension"] for k, v in est.band_.items()} == {k: v["dimension"] for k, v in alone.items()}
