@@ -91,6 +91,10 @@ def print_scores(rows: list[dict], groups: list[str], names: list[str]) -> None:
             print(f"  {k:10s} {s['mae']:7.2f} {s['mre']:13.3f} {100 * s['exact']:7.0f}% {s['seconds']:9.0f}")
 
 
+def contrast_text(contrast: float | None) -> str:
+    return "" if contrast is None else f", gap contrast {contrast:.3g}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", default="mlp,manifolds,digits")
@@ -147,13 +151,15 @@ def main():
             "latent_counts": est.latent_counts_,
             "residuals": getattr(est, "residuals_", None),
             "capacities": {str(m): c for m, c in est.capacities_.items()},
+            "gap_contrast": est.result().get("gap_contrast"),  # VAE: the median row's
         }
         rows.append(row)
         shown = " ".join(f"{estimates[k]:10.2f}" for k in names)
         band_seconds = sum(v["seconds"] for v in band.values())
         print(
             f"{name:22s} {n if n is not None else '?':>3} {x.shape[1]:4d} {x.shape[0]:6d}  {shown}"
-            f"   {est.per_seed_} [m={est.latent_dim_}, units {est.latent_counts_}{residual_text(est)}]"
+            f"   {est.per_seed_} [m={est.latent_dim_}, units {est.latent_counts_}{residual_text(est)}"
+            f"{contrast_text(row['gap_contrast'])}]"
             f"   {seconds['latentdim']:.0f} / {band_seconds:.0f}",
             flush=True,
         )

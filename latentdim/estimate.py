@@ -93,7 +93,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from latentdim.autoencoder import AutoEncoder, ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.metrics import active_dims, local_gap_counts, variance_gap_count
+from latentdim.metrics import active_dims, local_gap_contrasts, local_gap_counts, variance_gap_count
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads, worker_pool
@@ -230,7 +230,7 @@ class _Reading:
     values: list[float]
     estimate: int | float
     residual: float | None  # the share of the data's variance the model leaves (VAE)
-    local: np.ndarray | None  # the local dimension at each row read (VAE), the estimate's median
+    local: tuple[np.ndarray, np.ndarray] | None  # the local dimension and gap contrast per row read (VAE)
     state: dict
 
 
@@ -252,24 +252,26 @@ def residual_share(model: AutoEncoder, x: np.ndarray) -> float:
     return float(model.recon_error(xn, model.codes(xn))[0])
 
 
-def _local_counts(model: AutoEncoder, xs: np.ndarray, residual: float) -> np.ndarray:
+def _local_counts(model: AutoEncoder, xs: np.ndarray, residual: float) -> tuple[np.ndarray, np.ndarray]:
     """The local dimension at each row of xs (the model's input coordinates), (N,)
     integers: the gap count of its linearised posterior variances, or, where the model
     left at least ``NOISE_SHARE`` of the data's variance, D at every row (no structure
-    below the noise: the data fill their space)."""
+    below the noise: the data fill their space); and each row's gap contrast
+    (:func:`latentdim.metrics.local_gap_contrasts`; NaN under the noise rule)."""
     if residual >= NOISE_SHARE:
-        return np.full(xs.shape[0], xs.shape[1], dtype=np.int64)
-    return local_gap_counts(model.local_precisions(xs)).astype(np.int64)
+        return np.full(xs.shape[0], xs.shape[1], dtype=np.int64), np.full(xs.shape[0], np.nan)
+    precisions = model.local_precisions(xs)
+    return local_gap_counts(precisions).astype(np.int64), local_gap_contrasts(precisions)
 
 
 def _posterior_reading(
     model: AutoEncoder, x: np.ndarray
-) -> tuple[int, list[float], float, float, np.ndarray]:
+) -> tuple[int, list[float], float, float, tuple[np.ndarray, np.ndarray]]:
     rows = x[:READING_ROWS]
     variances = model.posterior_variances(rows)
     residual = residual_share(model, rows)
     local = _local_counts(model, rows, residual)
-    return variance_gap_count(variances), variances.tolist(), float(np.median(local)), residual, local
+    return variance_gap_count(variances), variances.tolist(), float(np.median(local[0])), residual, local
 
 
 # model -> what a trained member reads: (units used, mask or posterior variances, estimate)
@@ -669,7 +671,8 @@ class VAEDimension(_LatentCount):
     Parameters and attributes as :class:`MaskAAEDimension`, without ``critic_hidden``,
     with ``kl_warmup``; ``posterior_variances_`` (the median seed's, per unit) in place
     of ``mask_``; ``local_dimension_`` (per row of X; :meth:`local_dimension` reads
-    other rows); ``latent_counts_`` (units in use per seed); ``residuals_`` (per seed).
+    other rows); ``gap_contrast_`` (per row of X: how clearly its local dimension is
+    separated, :meth:`gap_contrast`); ``latent_counts_`` (units in use per seed); ``residuals_`` (per seed).
     """
 
     model_name = "vae"
@@ -714,19 +717,33 @@ class VAEDimension(_LatentCount):
     def _keep_reading(self, reading: np.ndarray) -> None:
         self.posterior_variances_ = reading
 
-    def _keep_local(self, X: np.ndarray, read: np.ndarray | None) -> None:
+    def _keep_local(self, X: np.ndarray, read: tuple[np.ndarray, np.ndarray] | None) -> None:
         if self.rows_used_ < self.rows_:  # a subsample: the rows read are not X's first
-            self.local_dimension_ = self.local_dimension(X)
+            self.local_dimension_, self.gap_contrast_ = self._local(X)
         else:  # X's first rows, in order, read in the worker (row by row, as here)
-            rest = [self.local_dimension(X[read.size :])] if read.size < X.shape[0] else []
-            self.local_dimension_ = np.concatenate([read, *rest])
+            rest = [self._local(X[read[0].size :])] if read[0].size < X.shape[0] else []
+            self.local_dimension_, self.gap_contrast_ = (
+                np.concatenate([part, *(r[i] for r in rest)]) for i, part in enumerate(read)
+            )
+
+    def _local(self, X) -> tuple[np.ndarray, np.ndarray]:
+        return _local_counts(self.model_, self._standardised(X), self.residuals_[self._pick])
 
     def local_dimension(self, X) -> np.ndarray:
         """The local dimension at each row of X (N,) integers, read from ``model_``: the
         directions its decoder resolves there (class docstring). X has the columns of
         the data fitted; it is standardised as they were. Where ``model_`` left at least
         half the data's variance (it read the data as noise), every row reads D."""
-        return _local_counts(self.model_, self._standardised(X), self.residuals_[self._pick])
+        return self._local(X)[0]
+
+    def gap_contrast(self, X) -> np.ndarray:
+        """How clearly the local dimension at each row of X is separated (N,) floats:
+        the ratio of posterior variances across the gap it reads, over the largest
+        ratio between any other two neighbouring directions
+        (:func:`latentdim.metrics.variance_gap_contrasts`). Near 1 where the decoder's
+        precisions fall smoothly with no gap (the count there is weak evidence); NaN
+        where the noise rule read D."""
+        return self._local(X)[1]
 
     def _reading_result(self) -> dict:
         values, rows = np.unique(self.local_dimension_, return_counts=True)
@@ -735,7 +752,15 @@ class VAEDimension(_LatentCount):
             "read_as_noise": [r >= NOISE_SHARE for r in self.residuals_],  # the noise rule: estimate D
             "posterior_variances": self.posterior_variances_.tolist(),
             "local_dimension": {str(int(v)): int(r) for v, r in zip(values, rows, strict=True)},
+            "gap_contrast": _median_or_none(self.gap_contrast_),  # over the rows
         }
+
+
+def _median_or_none(values: np.ndarray) -> float | None:
+    """The median of values as a JSON number: None when it is NaN (the noise rule) or
+    infinite (a single latent unit)."""
+    median = float(np.median(values))
+    return median if np.isfinite(median) else None
 
 
 ESTIMATORS = {"maskaae": MaskAAEDimension, "vae": VAEDimension}

@@ -105,11 +105,29 @@ def variance_gap_count(variances: np.ndarray) -> int:
     return int(variance_gap_counts(np.asarray(variances, dtype=np.float64)[None])[0])
 
 
-def variance_gap_counts(variances: np.ndarray) -> np.ndarray:
-    """:func:`variance_gap_count` of each row of ``variances`` (N, m): (N,) integers."""
+def _log_gaps(variances: np.ndarray) -> np.ndarray:
+    """Per row, the log ratios between neighbours of the sorted variances, capped at 1,
+    with the prior's 1 appended (N, m)."""
     v = np.sort(np.minimum(np.asarray(variances, dtype=np.float64), 1.0), axis=-1)
     v = np.concatenate([np.maximum(v, 1e-300), np.ones((*v.shape[:-1], 1))], axis=-1)
-    return np.argmax(np.diff(np.log(v), axis=-1), axis=-1) + 1
+    return np.diff(np.log(v), axis=-1)
+
+
+def variance_gap_counts(variances: np.ndarray) -> np.ndarray:
+    """:func:`variance_gap_count` of each row of ``variances`` (N, m): (N,) integers."""
+    return np.argmax(_log_gaps(variances), axis=-1) + 1
+
+
+def variance_gap_contrasts(variances: np.ndarray) -> np.ndarray:
+    """Per row of ``variances`` (N, m), how clearly the gap the count reads stands out:
+    the ratio across it over the largest ratio between any other two neighbours (the
+    variances as :func:`variance_gap_count` sorts them). >= 1; near 1 where the
+    variances fall smoothly, with no gap to read; inf with a single unit. (N,) floats."""
+    gaps = _log_gaps(variances)
+    if gaps.shape[-1] < 2:
+        return np.full(gaps.shape[:-1], np.inf)
+    top = np.sort(gaps, axis=-1)
+    return np.exp(top[..., -1] - top[..., -2])
 
 
 def local_gap_counts(precisions: np.ndarray) -> np.ndarray:
@@ -120,6 +138,12 @@ def local_gap_counts(precisions: np.ndarray) -> np.ndarray:
     direction along which the decoder is flat (lambda -> 0) keeps the prior's variance
     1; one it resolves finely (lambda >> 1) has a variance near 0. (N,) integers."""
     return variance_gap_counts(1.0 / (1.0 + np.asarray(precisions, dtype=np.float64)))
+
+
+def local_gap_contrasts(precisions: np.ndarray) -> np.ndarray:
+    """Per point, :func:`variance_gap_contrasts` of the variances :func:`local_gap_counts`
+    reads: how clearly the local dimension there is separated (N,) floats."""
+    return variance_gap_contrasts(1.0 / (1.0 + np.asarray(precisions, dtype=np.float64)))
 
 
 def nac(codes: np.ndarray, active: np.ndarray | None = None) -> float:
