@@ -601,6 +601,12 @@ def _write_local(estimator, name: str, per_point: str | None, plot: str | None) 
         local_dimension_figure(estimator.local_dimension_, estimator.dimension_, title, Path(plot))
 
 
+def _contrast_text(contrast: float | None) -> str:
+    if contrast is None:
+        return ""
+    return f"; gap contrast, median over points: {contrast:.3g} (near 1: no clear gap, weak evidence)"
+
+
 def _settled_note(result: dict) -> str:
     trained, asked = len(result["per_seed"]), result["seeds"]
     return "" if trained == asked else f" ({trained} of {asked}: the rest could not change the median)"
@@ -763,6 +769,7 @@ def estimate(
             f"latent units in use (posterior variance): {', '.join(map(str, result['latent_counts']))}; "
             "local dimension per point: "
             + ", ".join(f"{v}: {100 * rows / total:.0f}%" for v, rows in shares if rows / total >= 0.01)
+            + _contrast_text(result["gap_contrast"])
         )
     noise = sum(result.get("read_as_noise", []))
     if noise:

@@ -90,6 +90,10 @@ def test_the_vae_estimate_is_the_median_local_dimension_and_reads_any_rows():
     np.testing.assert_array_equal(est.local_dimension(x[:10]), local[:10])
     histogram = est.result()["local_dimension"]
     assert sum(histogram.values()) == 1500 and set(map(int, histogram)) == set(np.unique(local))
+    contrast = est.gap_contrast_
+    assert contrast.shape == (1500,) and (contrast >= 1).all()
+    np.testing.assert_array_equal(est.gap_contrast(x[:10]), contrast[:10])
+    assert est.result()["gap_contrast"] == np.median(contrast)
     with pytest.raises(ValueError, match="8 features"):
         est.local_dimension(x[:, :5])
 
@@ -102,6 +106,7 @@ def test_a_vae_that_leaves_half_the_variance_read_the_data_as_noise_and_reads_d(
     assert all(r >= 0.5 for r in est.residuals_), est.residuals_
     assert est.dimension_ == 6 and est.per_seed_ == [6.0, 6.0]
     assert est.local_dimension_.tolist() == [6] * 1000
+    assert np.isnan(est.gap_contrast_).all() and est.result()["gap_contrast"] is None
     assert est.result()["residual_share"] == est.residuals_
     assert est.result()["read_as_noise"] == [True, True]
     structured = VAEDimension(latent_dim=4, steps=600, seeds=1).fit(make_dataset(2, 8, samples=1000).x)
@@ -331,6 +336,25 @@ def test_estimate_cli_text_on_bundled_digits():
     assert result.exit_code == 0, result.output
     assert "sklearn digits: 1797 x 64 (61 non-constant columns)" in result.stdout
     assert "intrinsic dimension (MaskAAE active dims):" in result.stdout
+
+
+def test_estimate_cli_text_shows_the_vae_gap_contrast(tmp_path):
+    np.save(tmp_path / "x.npy", make_dataset(2, 8, samples=1000).x)
+    args = [
+        "estimate",
+        str(tmp_path / "x.npy"),
+        "--steps",
+        "600",
+        "--seeds",
+        "1",
+        "-m",
+        "4",
+        "--no-baselines",
+    ]
+    result = CliRunner().invoke(cli, [*args, "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "gap contrast, median over points: " in result.stdout
+    assert "(near 1: no clear gap, weak evidence)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,14 @@ from latentdim.autoencoder import ModelConfig
 from latentdim.cli import cli
 from latentdim.errors import LatentdimError
 from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
-from latentdim.metrics import active_units, local_gap_counts, variance_gap_count, variance_gap_counts
+from latentdim.metrics import (
+    active_units,
+    local_gap_contrasts,
+    local_gap_counts,
+    variance_gap_contrasts,
+    variance_gap_count,
+    variance_gap_counts,
+)
 from latentdim.models import build_model
 from latentdim.runs import fit, fit_stack
 from latentdim.training import TrainConfig
@@ -87,6 +94,21 @@ def test_the_local_gap_count_reads_the_directions_the_data_pin_down():
     assert local_gap_counts(rows).tolist() == [2, 3, 1, 1]
     variances = np.random.default_rng(0).random((50, 6))
     assert variance_gap_counts(variances).tolist() == [variance_gap_count(v) for v in variances]
+
+
+def test_the_gap_contrast_says_how_clearly_the_gap_stands_out():
+    # variances 1e-4, 1e-3 | 1 (+ the prior's 1): the gap 1000x against 10x and 1x
+    np.testing.assert_allclose(variance_gap_contrasts(np.array([[1e-4, 1e-3, 1.0]])), [100.0])
+    # precisions falling smoothly with no gap (M6's median row, 256-wide): about 1
+    smooth = np.array([[91, 56, 37, 24, 15, 8, 4, 2.2, 1.2, 0.5, 0.16, 0.01]])
+    assert 1.0 <= local_gap_contrasts(smooth)[0] < 1.1
+    # four directions resolved, two coarse patches (1000 and 42): a weak gap
+    patched = np.array([[2e4, 1.5e4, 1e4, 8e3, 1e3, 42, 0.5, 0.1, 0.01]])
+    assert local_gap_counts(patched)[0] == 6 and local_gap_contrasts(patched)[0] < 1.5
+    clean = np.array([[2e4, 1.5e4, 1e4, 8e3, 0.5, 0.1, 0.01]])
+    assert local_gap_counts(clean)[0] == 4 and local_gap_contrasts(clean)[0] > 1000
+    assert variance_gap_contrasts(np.array([[0.1]])).tolist() == [np.inf]  # one unit: no runner-up
+    assert (variance_gap_contrasts(np.random.default_rng(0).random((50, 6))) >= 1).all()
 
 
 @pytest.mark.parametrize("likelihood", ["learned", "fixed", "bernoulli"])
