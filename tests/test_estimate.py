@@ -427,18 +427,8 @@ def test_without_scikit_dimension_the_band_is_a_one_line_error_and_the_cli_skips
     with pytest.raises(LatentdimError, match=r"pip install 'latentdim\[baselines\]'"):
         MaskAAEDimension(**FAST).fit(x, band=True)
     np.save(tmp_path / "x.npy", x)
-    args = [
-        "estimate",
-        str(tmp_path / "x.npy"),
-        "--method",
-        "maskaae",
-        "--steps",
-        "10",
-        "--seeds",
-        "1",
-        "--json",
-    ]
-    result = CliRunner().invoke(cli, args)
+    args = ["estimate", str(tmp_path / "x.npy"), "--method", "maskaae", "--steps", "10", "--seeds", "1"]
+    result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     assert "skipping the classical band" in result.stderr
     assert json.loads(result.stdout)["baselines"] == {}
