@@ -644,7 +644,7 @@ class VAEDimension(_LatentCount):
     ratio between any other two neighbours (:func:`latentdim.metrics.variance_gap_contrasts`);
     near 1 where the precisions fall smoothly and the count has no gap to read.
     Measured at the median row (``bench/results/id_accuracy-*-contrast-vae.txt``): of
-    the 16 benchmark manifolds that trained, the 12 above 4 all read right (4.15 to
+    the 16 benchmark manifolds that trained, the 13 above 4 all read right (4.15 to
     1280), and the three below 3 were M4 (1.5, right), M6 (1.26, right) and Mbeta (2.52,
     wrong: 6 for 10). It does not catch the MLP data's n = 4 overcounts in general:
     one seed each, the first map read 6 at 2.3, the second 5 at 46 and the held-out map
