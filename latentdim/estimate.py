@@ -454,7 +454,7 @@ class _LatentCount(BaseEstimator):
         self._keep_local(X, results[pick].local)
         return self
 
-    def _keep_local(self, X: np.ndarray, read: np.ndarray | None) -> None:
+    def _keep_local(self, X: np.ndarray, read: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Set the per-row attributes of a model that reads a local dimension; ``read``:
         those of the first rows trained on, as the picked seed read them."""
 
@@ -733,10 +733,12 @@ class VAEDimension(_LatentCount):
         if self.rows_used_ < self.rows_:  # a subsample: the rows read are not X's first
             self.local_dimension_, self.gap_contrast_ = self._local(X)
         else:  # X's first rows, in order, read in the worker (row by row, as here)
-            rest = [self._local(X[read[0].size :])] if read[0].size < X.shape[0] else []
-            self.local_dimension_, self.gap_contrast_ = (
-                np.concatenate([part, *(r[i] for r in rest)]) for i, part in enumerate(read)
-            )
+            counts, contrasts = read
+            if counts.size < X.shape[0]:
+                more_counts, more_contrasts = self._local(X[counts.size :])
+                counts = np.concatenate([counts, more_counts])
+                contrasts = np.concatenate([contrasts, more_contrasts])
+            self.local_dimension_, self.gap_contrast_ = counts, contrasts
 
     def _local(self, X) -> tuple[np.ndarray, np.ndarray]:
         return _local_counts(self.model_, self._standardised(X), self.residuals_[self._pick])
