@@ -67,9 +67,11 @@ on average it is a wash, with less spread shown.
 against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``, at
 most 5000 points: the default ``DANCo()`` calibration pulls high estimates toward
 12; its calibration table stops at 100 candidate dimensions, so D = min(D, 100)) and
-local PCA (``fit_pw``, 100 neighbours, mean of the pointwise estimates). The band
-reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample, stated in its
-output): its k-NN searches grow as N^2 D, and lPCA's as N times a 100-point SVD.
+local PCA (``ver="FO"``, the mean of ``fit_pw``'s pointwise estimates in 100-neighbour
+neighbourhoods, computed in batches: :func:`_lpca_pointwise`, 4x faster, the same
+values). The band reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample,
+stated in its output): its k-NN searches grow as N^2 D, and lPCA's as N times a
+100-point eigenvalue problem.
 
 Memory: the peak for a 200 000 x 784 float32 input is measured by
 ``bench/estimate_memory.py`` (``bench/results/estimate_memory.txt``).
@@ -806,23 +808,38 @@ def _danco_fit(x, rng):
 
 
 LPCA_NEIGHBOURS = 100
+LPCA_ALPHA = 0.05  # lPCA's ver="FO" threshold (alphaFO): variances above 5 % of the largest count
+LPCA_CHUNK = 64  # rows per batched eigenvalue call (64 x 100 x 100 floats; larger chunks ran slower)
 
 
-def _lpca_pointwise(x: np.ndarray, rows: slice) -> np.ndarray:
-    """lPCA's pointwise estimates (``fit_pw``, 100 neighbours) at the rows ``x[rows]``,
-    each read in its neighbourhood among all of x (the neighbours ``fit_pw`` finds
-    itself, found as it does): slices of the rows, joined, give exactly what one
-    ``fit_pw`` over x gives."""
-    import skdim
+def _lpca_pointwise(x: np.ndarray) -> np.ndarray:
+    """lPCA's pointwise estimates at every row of ``x``: what ``skdim.id.lPCA().fit_pw(x,
+    n_neighbors=100)`` returns (tested equal, row for row), computed in batches.
+
+    skdim fits a ``PCA`` to each row's neighbourhood (its 100 nearest other rows) in a
+    Python loop and counts the variances above ``alphaFO`` = 5 % of the largest
+    (``ver="FO"``). Here the neighbourhoods are centred 64 at a time and their
+    variances read as the eigenvalues of the smaller of their Gram and covariance
+    matrices (the squared singular values ``PCA`` reads). Measured on 10 000 x 128,
+    one thread: 0.28 ms a row against skdim's 1.37 ms (``bench/results/estimate_speed.txt``).
+    The counts can differ only where a variance lies within rounding of the
+    threshold: on 10 000 x 128 (the MLP data, n = 8) none of the 10 000 did."""
     from sklearn.neighbors import NearestNeighbors
 
     k = min(LPCA_NEIGHBOURS, x.shape[0] - 1)
     knn = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)
-    return skdim.id.lPCA().fit_pw(x, precomputed_knn=knn[rows], n_neighbors=k).dimension_pw_
+    counts = np.empty(x.shape[0], dtype=np.int64)
+    for start in range(0, x.shape[0], LPCA_CHUNK):
+        nb = x[knn[start : start + LPCA_CHUNK]]
+        nb = nb - nb.mean(axis=1, keepdims=True)
+        gram = nb @ nb.transpose(0, 2, 1) if k <= x.shape[1] else nb.transpose(0, 2, 1) @ nb
+        variances = np.linalg.eigvalsh(gram)  # ascending; the common 1 / (k - 1) cancels
+        counts[start : start + LPCA_CHUNK] = (variances > LPCA_ALPHA * variances[:, -1:]).sum(axis=1)
+    return counts
 
 
 def _lpca(x, rng):
-    return float(np.mean(_lpca_pointwise(x, slice(None))))
+    return float(np.mean(_lpca_pointwise(x)))
 
 
 def need_baselines() -> None:
@@ -853,8 +870,19 @@ def classical_band(
     return merge_band([band_share(x, 0, 1, names, seed, max_rows)])
 
 
-# the shares of the band's lPCA rows: 3 : ... : 3 : 1, the last share also runs TwoNN and DANCoFit
-LPCA_SHARE_WEIGHTS = (3, 1)
+# seconds each estimator takes on 10 000 x 128, one thread (measured; bench/results/estimate_speed.txt)
+BAND_SECONDS = {"TwoNN": 4.8, "MLE": 0.7, "DANCoFit": 2.6, "lPCA": 3.4}
+
+
+def band_assignment(names, shares: int) -> list[list[str]]:
+    """The estimators each of ``shares`` shares runs: longest first (``BAND_SECONDS``),
+    each to the share with the least work so far."""
+    loads = [[0.0, []] for _ in range(shares)]
+    for name in sorted(names, key=lambda n: -BAND_SECONDS.get(n, 0.0)):
+        load = min(loads, key=lambda entry: entry[0])
+        load[0] += BAND_SECONDS.get(name, 0.0)
+        load[1].append(name)
+    return [names for _, names in loads]
 
 
 def band_share(
@@ -866,51 +894,30 @@ def band_share(
     max_rows: int = MAX_BAND_ROWS,
 ) -> dict[str, dict]:
     """Share ``share`` of ``shares`` of :func:`classical_band`'s work, for worker
-    processes to run side by side; :func:`merge_band` joins the shares into what
-    ``classical_band`` returns, value for value. lPCA's pointwise fits are split over
-    the shares by rows (weights 3 for each share but the last, 1 for the last; each
-    share finds the neighbours again, 0.9 s); every other estimator runs whole, MLE in
-    the first share, TwoNN and DANCoFit in the last. Measured on 10 000 x 128 (one
-    thread): lPCA 13.6 s (its neighbours 0.9 s), TwoNN 4.8 s, DANCoFit 2.8 s, MLE
-    0.7 s, so two shares take about 11 s each against 22 s for the whole band."""
+    processes to run side by side: the estimators :func:`band_assignment` gives it,
+    each run whole on the same rows; :func:`merge_band` joins the shares into what
+    ``classical_band`` returns, value for value. Two shares run TwoNN and MLE (5.5 s on
+    10 000 x 128), and lPCA and DANCoFit (6.0 s), against 11.6 s for the whole band."""
     need_baselines()
     from threadpoolctl import threadpool_limits
 
     x = band_rows(x, max_rows, seed)
     xs, _ = standardise(x)
     xs = xs.astype(np.float64)
-    weights = np.array([LPCA_SHARE_WEIGHTS[0]] * (shares - 1) + [LPCA_SHARE_WEIGHTS[-1]])
-    ends = np.rint(np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * xs.shape[0]).astype(int)
     out = {}
-    # one BLAS thread: lPCA's thousands of small SVDs run ~25x slower oversubscribed
+    # one BLAS thread: lPCA's thousands of small eigenvalue problems run slower oversubscribed
     with threadpool_limits(limits=1):
-        for name in names:
+        for name in band_assignment(list(names), shares)[share]:
             rng = np.random.default_rng(seed)
             start = time.perf_counter()
-            if name == "lPCA":
-                entry = {"pointwise": _lpca_pointwise(xs, slice(ends[share], ends[share + 1]))}
-            elif share == (0 if name == "MLE" else shares - 1):
-                entry = {"dimension": float(BASELINES[name](xs, rng))}
-            else:
-                continue
+            dimension = float(BASELINES[name](xs, rng))
             rows = min(xs.shape[0], MAX_BAND_POINTS) if name == "DANCoFit" else xs.shape[0]
-            out[name] = {**entry, "seconds": time.perf_counter() - start, "rows": rows}
+            out[name] = {"dimension": dimension, "seconds": time.perf_counter() - start, "rows": rows}
     return out
 
 
 def merge_band(parts: list[dict[str, dict]]) -> dict[str, dict]:
-    """The band from its shares (:func:`band_share`, in share order): lPCA's pointwise
-    estimates joined and averaged, its seconds summed over the shares."""
-    out = {}
-    for part in parts:
-        for name, entry in part.items():
-            if name not in out:
-                out[name] = dict(entry)
-            else:  # lPCA, split by rows
-                out[name]["pointwise"] = np.concatenate([out[name]["pointwise"], entry["pointwise"]])
-                out[name]["seconds"] += entry["seconds"]
-    for entry in out.values():
-        if "pointwise" in entry:
-            entry["dimension"] = float(np.mean(entry.pop("pointwise")))
-    names = [name for name in BASELINES if name in out]  # the order classical_band runs them in
-    return {name: {"dimension": out[name].pop("dimension"), **out[name]} for name in names}
+    """The band from its shares (:func:`band_share`), in the order
+    :func:`classical_band` runs the estimators."""
+    out = {name: entry for part in parts for name, entry in part.items()}
+    return {name: out[name] for name in BASELINES if name in out}
