@@ -19,6 +19,7 @@ import torch
 from latentdim.autoencoder import LIKELIHOODS, NETS, ModelConfig
 from latentdim.data import SKLEARN_DATA, check_matrix, image_shape_of, read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
+from latentdim.estimate import ESTIMATORS
 from latentdim.features import FEATURES
 from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
@@ -617,7 +618,7 @@ def _settled_note(result: dict) -> str:
 @SKLEARN_OPTION
 @click.option(
     "--method",
-    type=click.Choice(["vae", "maskaae"]),
+    type=click.Choice(list(ESTIMATORS)),
     default="vae",
     show_default=True,
     help="The local dimension of learned-variance VAEs (see VAEDimension), or MaskAAE's active dims "
@@ -681,7 +682,6 @@ def estimate(
     (or MaskAAE), beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
 
-    from latentdim.estimate import ESTIMATORS
     from latentdim.sweep import default_jobs
     from latentdim.training import resolve_device
 

@@ -69,8 +69,8 @@ against (extra ``latentdim[baselines]``): TwoNN, MLE, DANCo (``ver="DANCoFit"``,
 most 5000 points: the default ``DANCo()`` calibration pulls high estimates toward
 12; its calibration table stops at 100 candidate dimensions, so D = min(D, 100)) and
 local PCA (``ver="FO"``, the mean of ``fit_pw``'s pointwise estimates in 100-neighbour
-neighbourhoods, computed in batches: :func:`_lpca_pointwise`, 4x faster, the same
-values). The band reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample,
+neighbourhoods, computed in batches: :func:`_lpca_pointwise`, in a quarter of the
+time, the same values). The band reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample,
 stated in its output): its k-NN searches grow as N^2 D, and lPCA's as N times a
 100-point eigenvalue problem.
 
@@ -450,9 +450,8 @@ class _LatentCount(BaseEstimator):
         self.dimension_ = float(np.median(self.per_seed_))
         self.interval_ = (min(self.per_seed_), max(self.per_seed_))
         pick = int(np.argmin([abs(e - self.dimension_) for e in self.per_seed_]))
-        self.residuals_ = [r.residual for r in results]
         self._pick = pick
-        self._keep_reading(np.asarray(results[pick].values))
+        self._keep_reading(results, pick)
         self.model_ = self._rebuild(jobs[0], results[pick].state)
         self._keep_local(X, results[pick].local)
         return self
@@ -473,7 +472,9 @@ class _LatentCount(BaseEstimator):
     def _kl_warmup(self) -> float:
         return ModelConfig.kl_warmup  # a model without a KL term leaves the field at its default
 
-    def _keep_reading(self, reading: np.ndarray) -> None:
+    def _keep_reading(self, results: list[_Reading], pick: int) -> None:
+        """Set the attributes of the seeds' readings (``results``; ``pick``: the seed
+        closest to the median) that only this model gives."""
         raise NotImplementedError
 
     def _check_params(self) -> None:
@@ -576,8 +577,8 @@ class MaskAAEDimension(_LatentCount):
     def _critic_hidden(self) -> tuple[int, ...]:
         return tuple(self.critic_hidden)
 
-    def _keep_reading(self, reading: np.ndarray) -> None:
-        self.mask_ = reading
+    def _keep_reading(self, results: list[_Reading], pick: int) -> None:
+        self.mask_ = np.asarray(results[pick].values)
 
     def _reading_result(self) -> dict:
         return {"mask": self.mask_.tolist()}
@@ -729,8 +730,9 @@ class VAEDimension(_LatentCount):
         if not isinstance(self.kl_warmup, (int, float, np.floating)) or not 0 <= self.kl_warmup < 1:
             raise ValueError(f"kl_warmup must be a fraction of the steps in [0, 1), got {self.kl_warmup!r}")
 
-    def _keep_reading(self, reading: np.ndarray) -> None:
-        self.posterior_variances_ = reading
+    def _keep_reading(self, results: list[_Reading], pick: int) -> None:
+        self.posterior_variances_ = np.asarray(results[pick].values)
+        self.residuals_ = [r.residual for r in results]
 
     def _keep_local(self, X: np.ndarray, read: tuple[np.ndarray, np.ndarray] | None) -> None:
         if self.rows_used_ < self.rows_:  # a subsample: the rows read are not X's first
@@ -822,9 +824,11 @@ def _lpca_pointwise(x: np.ndarray) -> np.ndarray:
     (``ver="FO"``). Here the neighbourhoods are centred 64 at a time and their
     variances read as the eigenvalues of the smaller of their Gram and covariance
     matrices (the squared singular values ``PCA`` reads). Measured on 10 000 x 128,
-    one thread: 0.28 ms a row against skdim's 1.37 ms (``bench/results/estimate_speed.txt``).
-    The counts can differ only where a variance lies within rounding of the
-    threshold: on 10 000 x 128 (the MLP data, n = 8) none of the 10 000 did."""
+    one thread: 3.4 s against 13.6 s (``bench/lpca_batched.py``: 0.23 of skdim's time
+    over its 30 datasets). The counts can differ only where a variance lies within
+    rounding of the threshold; at none of the rows of the 24 benchmark manifolds and
+    six MLP datasets (two n, three maps) did they (``bench/results/lpca_batched.txt``).
+    """
     from sklearn.neighbors import NearestNeighbors
 
     k = min(LPCA_NEIGHBOURS, x.shape[0] - 1)

@@ -244,6 +244,7 @@ def test_saturated_capacity_grows():
     x = make_dataset(6, 8, samples=400, seed=0).x
     est = MaskAAEDimension(latent_dim=2, **FAST).fit(x)
     assert list(est.capacities_)[:2] == [2, 4]
+    assert not hasattr(est, "residuals_")  # a VAE's reading: MaskAAE's mask has none
     assert est.latent_dim_ == max(est.capacities_)
     assert est.saturated_ == (est.per_seed_[0] >= est.latent_dim_ - 1)
 
