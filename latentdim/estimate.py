@@ -70,9 +70,9 @@ most 5000 points: the default ``DANCo()`` calibration pulls high estimates towar
 12; its calibration table stops at 100 candidate dimensions, so D = min(D, 100)) and
 local PCA (``ver="FO"``, the mean of ``fit_pw``'s pointwise estimates in 100-neighbour
 neighbourhoods, computed in batches: :func:`_lpca_pointwise`, in a quarter of the
-time, the same values). The band reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a random subsample,
-stated in its output): its k-NN searches grow as N^2 D, and lPCA's as N times a
-100-point eigenvalue problem.
+time, the same values). The band reads at most ``MAX_BAND_ROWS`` = 10 000 rows (a
+random subsample, stated in its output): its k-NN searches grow as N^2 D, and lPCA's
+as N times a 100-point eigenvalue problem.
 
 Memory: the peak for a 200 000 x 784 float32 input is measured by
 ``bench/estimate_memory.py`` (``bench/results/estimate_memory.txt``).
@@ -875,19 +875,20 @@ def classical_band(
     return merge_band([band_share(x, 0, 1, names, seed, max_rows)])
 
 
-# seconds each estimator takes on 10 000 x 128, one thread (measured; bench/results/estimate_speed.txt)
+# seconds each estimator takes on 10 000 x 128 (the MLP data, n = 8), one thread: the band's own
+# timings (``seconds`` in ``latentdim estimate --json``), measured in session 12
 BAND_SECONDS = {"TwoNN": 4.8, "MLE": 0.7, "DANCoFit": 2.6, "lPCA": 3.4}
 
 
 def band_assignment(names, shares: int) -> list[list[str]]:
     """The estimators each of ``shares`` shares runs: longest first (``BAND_SECONDS``),
     each to the share with the least work so far."""
-    loads = [[0.0, []] for _ in range(shares)]
+    loads = [[0.0, []] for _ in range(shares)]  # per share: seconds so far, its estimators
     for name in sorted(names, key=lambda n: -BAND_SECONDS.get(n, 0.0)):
         load = min(loads, key=lambda entry: entry[0])
         load[0] += BAND_SECONDS.get(name, 0.0)
         load[1].append(name)
-    return [names for _, names in loads]
+    return [assigned for _, assigned in loads]
 
 
 def band_share(
