@@ -30,7 +30,7 @@ Procedure of :class:`MaskAAEDimension` (``fit(X)``):
 What the count measures. The active count is the number of latent dims a
 deterministic encoder, trained so that its codes match an isotropic Gaussian, needs
 to reconstruct the data; that equals the manifold dimension n when the data are a
-smooth image of an open piece of R^n, as in the synthetic MLP data (n = 8 -> 8). It
+smooth image of an open piece of R^n, as in the synthetic MLP data (n = 8 -> 8 or 9). It
 exceeds n when the manifold cannot be mapped continuously and one-to-one into R^n:
 closed manifolds (spheres, the boundary of a cube, closed curves) and products of
 circles read n + 1 or 2n; strongly curved open sheets in R^3 read 3
