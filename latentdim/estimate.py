@@ -53,11 +53,12 @@ m - 1). ``dimension_``, the capacity and ``model_`` are then exactly what traini
 every seed gives (members train bit for bit alike alone or stacked; tested);
 ``per_seed_``, ``interval_`` and ``latent_counts_`` cover the seeds trained. Why it is
 not the default, measured (``bench/results/estimate_speed.txt``, ``latentdim
-estimate`` on 10 000 x 128, 2 cores, the band included, one run, session 12): on 2
+estimate`` on 10 000 x 128, 2 cores, the band included, two runs, session 12): on 2
 cores the first round trains two seeds side by side (~45 s) instead of a 2-seed stack
-beside a lone seed (~60 s), so where the two agree it is faster and meets issue 14's
-60 s (n = 8: 58.8 s against 74.1 s without it), but where they disagree the third
-trains alone afterwards (n = 4, seeds 6 and 4: 92.7 s against 69.0 s). A stack is the
+beside a lone seed (~60 s), so where the two agree it is faster (n = 8: 58.8 s against
+74.1 s without it, and 56.6 s against 69.6 s, within issue 14's 60 s; n = 32, whose
+data span 128 columns, not 64: 63.4 s against 79.5 s), but where they disagree the
+third trains alone afterwards (n = 4, seeds 6 and 4: 92.7 s against 69.0 s). A stack is the
 cheaper way to train seeds (two stacked take ~1.3 ms an iteration on one core, two
 side by side ~0.87 ms each on two), which is why the worst case loses more than the
 best case gains; on the 12 MLP datasets of the README (three maps, n = 4 to 32) the
