@@ -16,6 +16,7 @@ import sys
 import time
 
 import torch
+from vae_lr import summary  # this folder's: the same line per fit
 
 from latentdim import make_dataset
 from latentdim.estimate import VAEDimension
@@ -31,11 +32,10 @@ def main():
         x = make_dataset(n, 128, samples=10000, seed=map_seed, latent=latent).x
         start = time.time()
         est = VAEDimension(hidden=hidden, seeds=seeds, n_jobs=1).fit(x)
-        residuals = " ".join(f"{r:.3g}" for r in est.residuals_)
+        contrast = est.result()["gap_contrast"]
         print(
-            f"hidden {hidden} n={n} map={map_seed} {latent}: estimate {est.dimension_:g} "
-            f"(per seed {' '.join(f'{e:g}' for e in est.per_seed_)}), units {est.latent_counts_}, "
-            f"residual {residuals}, gap contrast {est.result()['gap_contrast']}  {time.time() - start:.0f} s",
+            f"hidden {hidden} n={n} map={map_seed} {latent}: {summary(est)}, gap contrast {contrast:.3g}  "
+            f"{time.time() - start:.0f} s",
             flush=True,
         )
 

@@ -34,6 +34,15 @@ RATES = {
 }
 
 
+def summary(est: VAEDimension) -> str:
+    """A fitted estimator's units in use, estimate, per-seed estimates and residuals."""
+    residuals = " ".join(f"{r:.3g}" for r in est.residuals_)
+    per_seed = " ".join(f"{e:g}" for e in est.per_seed_)
+    return (
+        f"units {est.latent_counts_} estimate {est.dimension_:g} (per seed {per_seed}) residual {residuals}"
+    )
+
+
 def main():
     name, steps, ns = sys.argv[1], int(sys.argv[2]), [int(v) for v in sys.argv[3].split(",")]
     map_seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
@@ -53,13 +62,7 @@ def main():
         x = make_dataset(n, 128, samples=10000, seed=map_seed).x
         start = time.time()
         est = VAEDimension(seeds=seeds, n_jobs=1, steps=steps).fit(x)
-        residuals = " ".join(f"{r:.3g}" for r in est.residuals_)
-        print(
-            f"{name} {steps} n={n} map={map_seed} units {est.latent_counts_} estimate {est.dimension_:g} "
-            f"(per seed {' '.join(f'{e:g}' for e in est.per_seed_)}) residual {residuals}  "
-            f"{time.time() - start:.0f} s",
-            flush=True,
-        )
+        print(f"{name} {steps} n={n} map={map_seed} {summary(est)}  {time.time() - start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
