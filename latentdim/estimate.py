@@ -87,7 +87,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -401,6 +401,9 @@ class _LatentCount(BaseEstimator):
         self.capacities_ = {}
         batch = min(self.batch_size, xs.shape[0])
         nets = (tuple(self.hidden), tuple(self._critic_hidden()))
+        template = _Job(
+            xs, self.model_name, self.likelihood, m, (), self.steps, batch, *nets, device, self._kl_warmup()
+        )
         # stop at a settled median where the seeds cannot all train at once (CPU, fewer
         # jobs than seeds); on a GPU a stack of 3 costs what a stack of 2 does
         settle = self.settle and device == "cpu" and self.n_jobs < len(seeds)
@@ -410,25 +413,13 @@ class _LatentCount(BaseEstimator):
         with _Trainer(workers, progress, self.steps) as trainer:
             while True:
                 trainer.capacity(m)
+                job = replace(template, latent_dim=m)
                 results: list[_Reading] = []
                 while len(results) < len(seeds):
                     take = first if not results else min(len(seeds) - len(results), self.n_jobs)
                     chunk = seeds[len(results) : len(results) + take]
-                    jobs = [
-                        _Job(
-                            xs,
-                            self.model_name,
-                            self.likelihood,
-                            m,
-                            tuple(map(int, p)),
-                            self.steps,
-                            batch,
-                            *nets,
-                            device,
-                            self._kl_warmup(),
-                        )
-                        for p in np.array_split(np.asarray(chunk), min(self.n_jobs, len(chunk)))
-                    ]
+                    parts = np.array_split(np.asarray(chunk), min(self.n_jobs, len(chunk)))
+                    jobs = [replace(job, seeds=tuple(map(int, p))) for p in parts]
                     # the band goes beside the last round there can be, else after a settled one
                     beside = band_pending and len(results) + len(chunk) == len(seeds)
                     out, extra = trainer.run(jobs, band_x if beside else None)
@@ -453,7 +444,7 @@ class _LatentCount(BaseEstimator):
         pick = int(np.argmin([abs(e - self.dimension_) for e in self.per_seed_]))
         self._pick = pick
         self._keep_reading(results, pick)
-        self.model_ = self._rebuild(jobs[0], results[pick].state)
+        self.model_ = self._rebuild(job, results[pick].state)
         self._keep_local(X, results[pick].local)
         return self
 
@@ -498,7 +489,7 @@ class _LatentCount(BaseEstimator):
         return [int(c.generate_state(1)[0] >> 1) for c in children]
 
     def _rebuild(self, job: _Job, state: dict) -> AutoEncoder:
-        model = build_model(job.config())  # a job of the last capacity
+        model = build_model(job.config())  # the last capacity's job
         model.load_state_dict(state)
         return model.eval()
 
