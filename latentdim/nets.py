@@ -7,19 +7,31 @@ to inputs of shape (K, B, features). K = 1 is an ordinary single model. Each mem
 initialised from its own generator, drawing in the order a lone model would, so a
 member's weights do not depend on which others share its stack.
 
-Convolutions are written as im2col and a batched matmul (``unfold``, :func:`baddbmm`,
-``fold``), not as a grouped ``conv2d`` over K groups: on the CPU a grouped convolution
-gives a member results that differ with K (measured on one member, a convolution and
-a transposed one: at K = 2 and 4 its outputs and every gradient differ from K = 8, at
-K = 1 its weight gradient), while the matmul form is bit for bit the same at every K,
-like the linear layers, and agrees with ``conv2d`` to float rounding (tested).
+A stacked convolution runs each member through its own one-member kernel, chosen by the
+layer's shape alone (never by K), so a member's result is bit for bit the same at every
+K, like the linear layers (tested). On the CPU (``bench/conv_layers.py``, batch 64,
+forward + backward, 1 and 2 threads, ``bench/results/conv_layers.txt``):
+
+* a layer with at least 2 channels on both sides calls oneDNN's ``F.conv2d`` /
+  ``F.conv_transpose2d`` once per member: 2-3x faster than im2col and a batched matmul
+  on the MNIST trunk's 32 -> 64 and 64 -> 32 layers, 1.5-3x on 3-channel images;
+* a layer with one channel on a side (a grayscale image in or out) keeps im2col
+  (``unfold``, :func:`baddbmm`, ``fold``): oneDNN is 0.2-0.8x as fast there.
+
+Not used: one grouped convolution over the K members' channels, which is no faster than
+the per-member calls on the CPU and gives a member results that differ with K (at K = 2
+and 4 its outputs and gradients differ from K = 8), and ``torch.func.vmap``, which turns
+into the same grouped call; channels-last tensors, faster for one layer shape only. On
+CUDA every layer keeps the im2col form (one launch for the stack; not measured here).
+oneDNN and im2col agree to float rounding (tested), so moving a layer from one to the
+other moved trained results by rounding only (``bench/results/conv_speed.txt``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +116,21 @@ class StackedLinear(Stacked):
 KERNEL, STRIDE, PADDING = 4, 2, 1  # every convolution: 4 x 4, stride 2, padding 1 (DCGAN's)
 
 
+def _im2col(layer: StackedConv2d | StackedConvTranspose2d, x: torch.Tensor) -> bool:
+    """Whether ``layer`` runs as im2col and a batched matmul (a side of one channel, or
+    CUDA) rather than one oneDNN call per member (see the module docstring)."""
+    return x.is_cuda or min(layer.in_channels, layer.out_channels) == 1
+
+
+def _per_member(conv: Callable[..., torch.Tensor], x: torch.Tensor, weight, bias, *options) -> torch.Tensor:
+    """``conv`` applied to each member's images, weight and bias, stacked back to (K, ...)."""
+    outputs = [
+        conv(xk, wk, bk, *options)
+        for xk, wk, bk in zip(x.unbind(0), weight.unbind(0), bias.unbind(0), strict=True)
+    ]
+    return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
+
+
 class StackedConv2d(Stacked):
     """K independent 4 x 4, stride-2 convolutions on images x (K, B, C, H, W), giving
     (K, B, out, H // 2, W // 2). ``weight`` is (K, C * 16, out): member k's
@@ -116,6 +143,9 @@ class StackedConv2d(Stacked):
         self.bias = nn.Parameter(torch.empty(stack, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _im2col(self, x):
+            weight = self.weight.transpose(1, 2).reshape(-1, *self.torch_shape())
+            return _per_member(F.conv2d, x, weight, self.bias, STRIDE, PADDING)
         k, b, c, h, w = x.shape
         cols = F.unfold(x.reshape(k * b, c, h, w), KERNEL, padding=PADDING, stride=STRIDE)
         blocks = cols.shape[-1]
@@ -148,6 +178,10 @@ class StackedConvTranspose2d(Stacked):
         self.bias = nn.Parameter(torch.empty(stack, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _im2col(self, x):
+            weight = self.weight.reshape(-1, *self.torch_shape())
+            padding = self.size[0] - STRIDE * x.shape[3], self.size[1] - STRIDE * x.shape[4]
+            return _per_member(F.conv_transpose2d, x, weight, self.bias, STRIDE, PADDING, padding)
         k, b, c, h, w = x.shape
         cols = bmm(x.permute(0, 1, 3, 4, 2).reshape(k, b * h * w, c), self.weight)
         cols = cols.reshape(k * b, h * w, -1).transpose(1, 2)

@@ -26,17 +26,19 @@ SMALL = {"hidden": (16,), "critic_hidden": (8, 8), "net": "conv", "image_shape":
 
 
 @pytest.mark.parametrize("side", [8, 7])
-def test_stacked_convolutions_are_torchs_convolutions_drawn_as_torch_draws_them(side):
-    conv, up = StackedConv2d(3, 2, 5), StackedConvTranspose2d(3, 5, 2, (side, side))
+@pytest.mark.parametrize("channels", [2, 1], ids=["onednn", "im2col"])
+def test_stacked_convolutions_are_torchs_convolutions_drawn_as_torch_draws_them(side, channels):
+    c = channels
+    conv, up = StackedConv2d(3, c, 5), StackedConvTranspose2d(3, 5, c, (side, side))
     reset_parameters(torch.nn.ModuleList([conv, up]), [torch.Generator().manual_seed(s) for s in range(3)])
-    x = torch.randn(3, 4, 2, side, side, generator=torch.Generator().manual_seed(9))
+    x = torch.randn(3, 4, c, side, side, generator=torch.Generator().manual_seed(9))
     y, back = conv(x), up(conv(x))
-    assert y.shape == (3, 4, 5, side // 2, side // 2) and back.shape == (3, 4, 2, side, side)
+    assert y.shape == (3, 4, 5, side // 2, side // 2) and back.shape == (3, 4, c, side, side)
     for k in range(3):
         torch.manual_seed(k)  # torch's own layers, drawn from the stream member k draws from
-        torch_conv, torch_up = torch.nn.Conv2d(2, 5, 4, 2, 1), torch.nn.ConvTranspose2d(5, 2, 4, 2, 1)
-        assert torch.equal(conv.weight[k].T.reshape(5, 2, 4, 4), torch_conv.weight)
-        assert torch.equal(up.weight[k].reshape(5, 2, 4, 4), torch_up.weight)
+        torch_conv, torch_up = torch.nn.Conv2d(c, 5, 4, 2, 1), torch.nn.ConvTranspose2d(5, c, 4, 2, 1)
+        assert torch.equal(conv.weight[k].T.reshape(5, c, 4, 4), torch_conv.weight)
+        assert torch.equal(up.weight[k].reshape(5, c, 4, 4), torch_up.weight)
         assert torch.equal(conv.bias[k], torch_conv.bias) and torch.equal(up.bias[k], torch_up.bias)
         with torch.no_grad():
             torch.testing.assert_close(y[k], torch_conv(x[k]), rtol=1e-5, atol=1e-5)
