@@ -23,8 +23,9 @@ the per-member calls on the CPU and gives a member results that differ with K (a
 and 4 its outputs and gradients differ from K = 8), and ``torch.func.vmap``, which turns
 into the same grouped call; channels-last tensors, faster for one layer shape only. On
 CUDA every layer keeps the im2col form (one launch for the stack; not measured here).
-oneDNN and im2col agree to float rounding (tested), so moving a layer from one to the
-other moved trained results by rounding only (``bench/results/conv_speed.txt``).
+oneDNN and im2col agree to float rounding (tested); how far that rounding moves trained
+results (active counts, FID over seeds) is not yet measured, and the committed conv study
+(``studies/table1-conv``) was made with im2col in every layer.
 """
 
 from __future__ import annotations
