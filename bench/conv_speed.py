@@ -129,11 +129,11 @@ def worker(args) -> None:
     import torch
 
     import latentdim
-    from latentdim.autoencoder import ModelConfig
+    from latentdim.config import ModelConfig, TrainConfig
     from latentdim.data import image_shape_of, read_matrix
     from latentdim.models import build_model
     from latentdim.runs import generators
-    from latentdim.training import TrainConfig, train
+    from latentdim.training import train
 
     where = str(Path(latentdim.__file__).resolve().parent.parent)
     x = read_matrix(args.data)

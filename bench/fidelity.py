@@ -19,9 +19,8 @@ import numpy as np
 import torch
 
 from latentdim import make_dataset
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.runs import GroundTruth, fit
-from latentdim.training import TrainConfig
 
 CONFIGS = {
     "maskaae": {"model": "maskaae"},

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.runs import generators, train_new
 from latentdim.synthetic import make_dataset
-from latentdim.training import TrainConfig, train
+from latentdim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {

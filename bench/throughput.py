@@ -31,11 +31,11 @@ import torch
 from torch import nn
 
 from latentdim import make_dataset
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.losses import IMQ_SCALES
 from latentdim.models import build_model
 from latentdim.runs import generators, split
-from latentdim.training import TrainConfig, train
+from latentdim.training import train
 
 BATCH = 100
 MASK_BATCH = 64

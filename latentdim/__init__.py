@@ -1,7 +1,10 @@
-"""latentdim: latent dimensionality of auto-encoder generative models, and of data."""
+"""latentdim: latent dimensionality of auto-encoder generative models, and of data.
+
+The estimators (torch and scikit-learn behind them) load on first use, so importing
+the package, and the command line's ``--help``, cost no more than numpy.
+"""
 
 from latentdim.errors import LatentdimError
-from latentdim.estimate import MaskAAEDimension, VAEDimension
 from latentdim.latents import LATENT_LAWS
 from latentdim.synthetic import (
     Dataset,
@@ -11,6 +14,8 @@ from latentdim.synthetic import (
     load_dataset,
     make_dataset,
 )
+
+_LAZY = {"MaskAAEDimension": "latentdim.estimate", "VAEDimension": "latentdim.estimate"}
 
 __all__ = [
     "LATENT_LAWS",
@@ -24,3 +29,17 @@ __all__ = [
     "load_dataset",
     "make_dataset",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'latentdim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

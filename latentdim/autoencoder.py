@@ -10,7 +10,7 @@ methods take and return data in its own units.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -18,109 +18,11 @@ import torch
 from torch import nn
 
 from latentdim import metrics
+from latentdim.config import ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.nets import CONV_CHANNELS, conv_decoder, conv_encoder, mlp, reset_parameters
+from latentdim.nets import reset_parameters
 
 Losses = dict[str, torch.Tensor]
-LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.models.vae)
-NETS = ("mlp", "conv")  # encoder / decoder families (latentdim.nets)
-MIN_CONV_SIDE = 2 ** len(CONV_CHANNELS)  # an image side the convolutional trunk can halve to >= 1
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and loss weights of one model.
-
-    ``data_dim`` is filled in from the data by :func:`latentdim.runs.fit`.
-    ``hidden`` are the encoder's hidden widths (the decoder mirrors them);
-    ``critic_hidden`` the latent critic's, for adversarial models. The default
-    256-256 auto-encoder (the reference workload's) and 128-128 latent critic make a
-    synthetic run (d = 128) take seconds to a minute on one core; the critic sees only
-    m <= ~64 inputs and runs 5 times per iteration, so it is kept narrower. The MNIST
-    nets of the MaskAAE paper (4 x 1024) are far more than such data needs.
-    ``penalty`` is the WAE-MMD weight lambda (default 10), the WAE-GAN adversarial
-    weight (default 1) or the VAE's beta (default 1); MaskAAE's weights are fixed by its
-    recipe. ``likelihood`` is the VAE family's decoder (:data:`LIKELIHOODS`; None: the
-    model's default); other models take none. ``net`` is ``mlp`` or ``conv`` (images:
-    :func:`latentdim.nets.conv_encoder`, whose MLP head takes ``hidden``);
-    ``image_shape`` (C, H, W) is how a row's pixels are laid out, filled in from an
-    image source (IDX, the ``x_train`` layout, scikit-learn's digits) and recorded with
-    the run; ``conv`` needs it. ``kl_warmup`` (VAE family only; default 0, none) is
-    the fraction of the training steps over which the KL weight rises linearly from 0
-    to beta (:class:`latentdim.models.vae.VAE`).
-    """
-
-    model: str
-    latent_dim: int
-    data_dim: int | None = None
-    hidden: tuple[int, ...] = (256, 256)
-    critic_hidden: tuple[int, ...] = (128, 128)
-    penalty: float | None = None
-    likelihood: str | None = None
-    net: str = "mlp"
-    image_shape: tuple[int, int, int] | None = None
-    kl_warmup: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
-        if self.image_shape is not None:
-            object.__setattr__(self, "image_shape", tuple(self.image_shape))
-            self._check_image_shape()
-        if self.latent_dim < 1:
-            raise LatentdimError(f"latent dimension must be >= 1, got {self.latent_dim}")
-        if self.data_dim is not None and self.data_dim < 1:
-            raise LatentdimError(f"data dimension must be >= 1, got {self.data_dim}")
-        if any(h < 1 for h in self.hidden + self.critic_hidden):
-            raise LatentdimError("hidden widths must be >= 1")
-        if self.penalty is not None and not self.penalty >= 0:
-            raise LatentdimError(f"penalty must be >= 0, got {self.penalty}")
-        if self.likelihood is not None and self.likelihood not in LIKELIHOODS:
-            raise LatentdimError(
-                f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}"
-            )
-        if not 0.0 <= self.kl_warmup < 1.0:
-            raise LatentdimError(f"kl_warmup must be a fraction of the steps in [0, 1), got {self.kl_warmup}")
-        if self.net not in NETS:
-            raise LatentdimError(f"unknown net {self.net!r}; choose from {', '.join(NETS)}")
-
-    def _check_image_shape(self) -> None:
-        shape = self.image_shape
-        if len(shape) != 3 or not all(isinstance(v, int) and v >= 1 for v in shape):
-            raise LatentdimError(f"image shape must be 3 positive integers (C, H, W), got {shape}")
-        if self.data_dim is not None and shape[0] * shape[1] * shape[2] != self.data_dim:
-            raise LatentdimError(
-                f"image shape {'x'.join(map(str, shape))} has {shape[0] * shape[1] * shape[2]} values "
-                f"per image, but the data has {self.data_dim} columns"
-            )
-        if self.net == "conv" and min(shape[1:]) < MIN_CONV_SIDE:
-            raise LatentdimError(
-                f"net 'conv' needs images of at least {MIN_CONV_SIDE} x {MIN_CONV_SIDE} pixels, "
-                f"got {shape[1]} x {shape[2]}"
-            )
-
-    def encoder_net(self, outputs: int, stack: int = 1) -> nn.Module:
-        """The encoder of ``net``: data rows (K, B, d) to (K, B, outputs)."""
-        if self.net == "conv":
-            return conv_encoder(self._image_shape(), self.hidden, outputs, stack)
-        return mlp([self.data_dim, *self.hidden, outputs], stack)
-
-    def decoder_net(self, stack: int = 1) -> nn.Module:
-        """The decoder of ``net``: codes (K, B, m) to data rows (K, B, d)."""
-        if self.net == "conv":
-            return conv_decoder(self._image_shape(), self.hidden[::-1], self.latent_dim, stack)
-        return mlp([self.latent_dim, *reversed(self.hidden), self.data_dim], stack)
-
-    def _image_shape(self) -> tuple[int, int, int]:
-        if self.image_shape is None:
-            raise LatentdimError(
-                "net 'conv' needs the image shape (C, H, W), and the data source does not say it: "
-                "give --image-shape CxHxW (image_shape = [C, H, W] in a study)"
-            )
-        return self.image_shape
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """The ``latentdim`` command: parse, call the library, format.
 
-Bad input of any kind ends in one line on stderr and exit code 2.
+Bad input of any kind ends in one line on stderr and exit code 2. Torch, scikit-learn
+and the models are imported only inside the commands that train or evaluate, so
+``--help``, ``info`` and ``make-data`` start at once (the option choices come from the
+torch-free :mod:`latentdim.config`).
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
 
-from latentdim.autoencoder import LIKELIHOODS, NETS, ModelConfig
+from latentdim.config import (
+    ESTIMATOR_NAMES,
+    EXECUTOR_NAMES,
+    FEATURE_NAMES,
+    LIKELIHOODS,
+    MODEL_NAMES,
+    NETS,
+    ModelConfig,
+    TrainConfig,
+)
 from latentdim.data import SKLEARN_DATA, check_matrix, image_shape_of, read_matrix, sklearn_data
-from latentdim.errors import LatentdimError
-from latentdim.estimate import ESTIMATORS
-from latentdim.features import FEATURES
+from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
-from latentdim.models import MODELS
-from latentdim.sweep import EXECUTORS
+from latentdim.progress import duration, show_progress
 from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
-from latentdim.training import DivergenceError, TrainConfig
 
 
 class _Cli(click.Group):
@@ -134,6 +141,10 @@ def _image_shape(ctx, param, value):
     return shape
 
 
+QUIET_OPTION = click.option(
+    "-q", "--quiet", is_flag=True, help="No progress (a bar on a terminal, a line every ~10 % elsewhere)."
+)
+
 DEVICE_OPTION = click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
@@ -160,7 +171,7 @@ SKLEARN_OPTION = click.option(
 @cli.command()
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @SKLEARN_OPTION
-@click.option("--model", "model_name", required=True, type=click.Choice(list(MODELS)), help="Model family.")
+@click.option("--model", "model_name", required=True, type=click.Choice(MODEL_NAMES), help="Model family.")
 @click.option("--latent-dim", "-m", required=True, type=int, help="Latent capacity m.")
 @click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Training iterations.")
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
@@ -197,7 +208,7 @@ SKLEARN_OPTION = click.option(
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option(
     "--fid-features",
-    type=click.Choice(list(FEATURES)),
+    type=click.Choice(FEATURE_NAMES),
     default=TrainConfig.fid_features,
     show_default=True,
     help="Feature network of fid and kid: the data space, the digits CNN, or Inception-v3 (local weights).",
@@ -206,6 +217,7 @@ SKLEARN_OPTION = click.option(
 @DEVICE_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
+@QUIET_OPTION
 def train(
     data,
     bundled,
@@ -222,6 +234,7 @@ def train(
     device,
     output,
     force,
+    quiet,
     **train_options,
 ):
     """Train a model on DATA (.npz from make-data, .npy, .npz, .csv, or MNIST-format IDX
@@ -246,8 +259,19 @@ def train(
     )
     train_config = TrainConfig(**train_options)
     if threads is not None:
+        import torch
+
         torch.set_num_threads(threads)
-    result = fit(x, model_config, train_config, truth, device)
+    shown = show_progress(f"train {model_name}", train_config.steps, "it", quiet)
+
+    def on_iteration(iteration: int, row: dict | None) -> None:
+        shown.update(iteration, _main_loss(row))
+
+    try:
+        result = fit(x, model_config, train_config, truth, device, on_iteration if shown else None)
+    finally:
+        if shown:
+            shown.close()
     result.config["data"]["path" if data else "sklearn"] = str(data) if data else bundled
     save_run(result, output, force=force)
     if train_config.fid_features == "digits-cnn":
@@ -256,6 +280,12 @@ def train(
         click.echo(f"feature network digits-cnn: held-out accuracy {digits_cnn()[1]:.3f}", err=True)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
+
+
+def _main_loss(row: dict | None) -> str:
+    """``ae_loss 0.0123``: the first loss of a logged row (the first step's), or ''."""
+    losses = [(k, v) for k, v in (row or {}).items() if k.endswith("_loss")]
+    return f"{losses[0][0]} {losses[0][1]:.4g}" if losses else ""
 
 
 def _read_training_data(path: str):
@@ -281,6 +311,8 @@ def _read_training_data(path: str):
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def sample(run_dir, num, seed, output, force):
     """Generate N points from a trained run into a .npy file."""
+    import torch
+
     from latentdim.runs import load_run
 
     if num < 1:
@@ -349,7 +381,7 @@ def _cell_line(record: dict) -> str:
 @click.argument("study_file", metavar="[STUDY]", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Output folder [runs/NAME].")
 @click.option("-j", "--jobs", type=int, help="Local worker processes, one torch thread each [cores].")
-@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
+@click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default="local", show_default=True)
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (--executor dask).")
 @click.option("--seeds", type=int, help="Replicates per (dataset, model, m) [the study's].")
 @click.option(
@@ -368,6 +400,7 @@ def _cell_line(record: dict) -> str:
 )
 @click.option("--list", "list_only", is_flag=True, help="List the studies available here and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each finished cell on stderr.")
+@QUIET_OPTION
 def sweep(
     study_file,
     out,
@@ -382,6 +415,7 @@ def sweep(
     update_reference,
     list_only,
     verbose,
+    quiet,
 ):
     """Run a study (default: studies/default.toml) into runs/NAME, report it, and print
     it beside the study's reference outcome. Resumable: finished cells in
@@ -413,27 +447,28 @@ def sweep(
         out = reference
     else:
         out = Path(out) if out else default_out(study)
-    bar = None
+    bar = None  # the progress display (a bar on a terminal, lines elsewhere)
+    ran = 0
 
     def on_start(todo: int, total: int) -> None:
         nonlocal bar
         if verbose or todo < total:
             done = total - todo
             click.echo(f"sweep {study.name}: {total} cells, {done} already recorded in {out}", err=True)
-        if todo and sys.stderr.isatty():
-            bar = click.progressbar(length=todo, label=study.name, file=sys.stderr, show_eta=True)
-            bar.__enter__()
+        bar = show_progress(f"sweep {study.name}", todo, "cells", quiet)
 
     def on_record(record: dict) -> None:
+        nonlocal ran
+        ran += 1
         if verbose:
-            click.echo(("\n" if bar else "") + _cell_line(record), err=True)
+            click.echo(("\n" if sys.stderr.isatty() and bar else "") + _cell_line(record), err=True)
         if bar:
-            bar.update(1)
+            bar.update(ran, _last_cell(record))
 
     def stopped(signum: int) -> str:
         nonlocal bar
         if bar:
-            bar.__exit__(None, None, None)
+            bar.close()
             bar = None
         # the executor has stopped its workers; every finished cell is on disk
         recorded = len(RecordStore(out / RECORDS).load(repair=False)) if (out / RECORDS).exists() else 0
@@ -460,7 +495,7 @@ def sweep(
             )
     finally:
         if bar:
-            bar.__exit__(None, None, None)
+            bar.close()
     retry = " (--retry-failed re-runs them)" if summary.failed else ""
     click.echo(
         f"sweep {study.name}: ran {summary.ran} of {summary.cells} cells: {summary.ok} ok, "
@@ -478,6 +513,13 @@ def sweep(
             click.echo(f"latentdim: note: not compared with the reference: {exc}", err=True)
 
 
+def _last_cell(record: dict) -> str:
+    where = f"last {record['model']} m={record['latent_dim']}"
+    if record["status"] != "ok":
+        return f"{where} failed"
+    return f"{where} scaled FID {record['metrics']['scaled_fid']:.4f}"
+
+
 def _study_listing() -> str:
     from latentdim.studies import list_studies, studies_dir
 
@@ -487,18 +529,13 @@ def _study_listing() -> str:
     lines.append(f"  {'study':{width}s}  {'cells':>5s}  {'reference run':>22s}  description")
     for s in listings:
         if s.reference_cells:
-            wall = "wall n/a" if s.reference_wall_seconds is None else _duration(s.reference_wall_seconds)
+            wall = "wall n/a" if s.reference_wall_seconds is None else duration(s.reference_wall_seconds)
             ref = f"{s.reference_cells} cells, {wall}"
         else:
             ref = "none"
         first = " ".join(s.description.split()).split(". ")[0].rstrip(".")
         lines.append(f"  {s.name:{width}s}  {s.cells:5d}  {ref:>22s}  {first}")
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 @cli.command("report")
@@ -618,7 +655,7 @@ def _settled_note(result: dict) -> str:
 @SKLEARN_OPTION
 @click.option(
     "--method",
-    type=click.Choice(list(ESTIMATORS)),
+    type=click.Choice(ESTIMATOR_NAMES),
     default="vae",
     show_default=True,
     help="The local dimension of learned-variance VAEs (see VAEDimension), or MaskAAE's active dims "
@@ -682,6 +719,7 @@ def estimate(
     (or MaskAAE), beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
     import time
 
+    from latentdim.estimate import ESTIMATORS
     from latentdim.sweep import default_jobs
     from latentdim.training import resolve_device
 

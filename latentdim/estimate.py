@@ -95,13 +95,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from latentdim.autoencoder import AutoEncoder, ModelConfig
+from latentdim.autoencoder import AutoEncoder
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import LatentdimError
 from latentdim.metrics import active_dims, local_gap_contrasts, local_gap_counts, variance_gap_count
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
 from latentdim.studies import torch_threads, worker_pool
-from latentdim.training import TrainConfig, resolve_device
+from latentdim.training import resolve_device
 
 MAX_BAND_POINTS = 5000  # DANCoFit's
 MAX_BAND_ROWS = 10_000
@@ -191,7 +192,7 @@ def _count_into(counter) -> None:
     _progress = counter
 
 
-def _tick(_iteration: int) -> None:
+def _tick(_iteration: int, _row: dict | None) -> None:
     if _progress is not None:
         with _progress.get_lock():
             _progress.value += 1

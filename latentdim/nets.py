@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentdim.config import CONV_CHANNELS
+
 
 def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a_k @ b_k for a (K, n, q), b (K, q, p): ``torch.bmm``, except where q or p is 1.
@@ -250,7 +252,6 @@ def mlp_jacobians(net: nn.Sequential, z: torch.Tensor) -> tuple[torch.Tensor, to
     return tangents, value
 
 
-CONV_CHANNELS = (32, 64)  # the convolutional trunk's channels, image side halved by each
 
 
 def conv_sides(image_shape: Sequence[int]) -> list[tuple[int, int]]:

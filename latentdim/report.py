@@ -538,7 +538,7 @@ def budget_rows(records: list[dict]) -> list[dict]:
     """Each model's latent count (:func:`latent_count`) per (dataset, model family, m,
     training steps), mean and sd over seeds; empty unless some (dataset, family, m) ran
     at several budgets (a study whose model tables set their own ``steps``)."""
-    from latentdim.training import TrainConfig
+    from latentdim.config import TrainConfig
 
     found: dict[tuple, list[float]] = defaultdict(list)
     reading: dict[str, str] = {}

@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from latentdim import metrics
-from latentdim.autoencoder import AutoEncoder, ModelConfig
-from latentdim.errors import LatentdimError
+from latentdim.autoencoder import AutoEncoder
+from latentdim.config import ModelConfig, TrainConfig
+from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.features import features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
-from latentdim.training import DivergenceError, History, TrainConfig, resolve_device, train
+from latentdim.training import History, resolve_device, train
 
 METRIC_KEYS = ("scaled_fid", "fid", "nac", "active_dims", "recon_mse")
 # metrics that see the manifold (METHOD.md §4); the last three need the true map
@@ -171,7 +172,7 @@ def train_new(
     train_config: TrainConfig,
     gens: dict[str, torch.Generator] | Sequence[dict[str, torch.Generator]],
     device: str | torch.device = "cpu",
-    on_iteration: Callable[[int], None] | None = None,
+    on_iteration: Callable[[int, dict | None], None] | None = None,
 ) -> tuple[AutoEncoder, list[History]]:
     """A fresh stack of models trained on ``x_train`` (K, N, d) float32, member k on
     ``x_train[k]`` with generators ``gens[k]`` (one dict and (N, d) rows: K = 1):
@@ -202,15 +203,17 @@ def fit(
     train_config: TrainConfig,
     truth: GroundTruth | None = None,
     device: str | torch.device = "cpu",
+    on_iteration: Callable[[int, dict | None], None] | None = None,
 ) -> RunResult:
     """Split ``x``, train a fresh model, evaluate it on the held-out rows.
 
     ``model_config.data_dim`` is set from ``x``. Same inputs and seed, same result.
     With ``truth`` (synthetic data: the map and the latent of every row of ``x``) the
     ground-truth metrics are computed too. Raises :class:`DivergenceError` when
-    training diverges. One run is a stack of one: :func:`fit_stack`.
+    training diverges. One run is a stack of one: :func:`fit_stack`; ``on_iteration``
+    as in :func:`latentdim.training.train`.
     """
-    (result,) = fit_stack([x], model_config, [train_config], [truth], device)
+    (result,) = fit_stack([x], model_config, [train_config], [truth], device, on_iteration)
     if isinstance(result, Exception):
         raise result
     return result
@@ -222,6 +225,7 @@ def fit_stack(
     train_configs: Sequence[TrainConfig],
     truths: Sequence[GroundTruth | None] | None = None,
     device: str | torch.device = "cpu",
+    on_iteration: Callable[[int, dict | None], None] | None = None,
 ) -> list[RunResult | Exception]:
     """:func:`fit` for K runs of one shape at once, trained as one stacked model.
 
@@ -231,6 +235,7 @@ def fit_stack(
     CPU, bit for bit: its result does not depend on the other members). Returns, per
     run, its :class:`RunResult`, or the exception that ended it (a
     :class:`DivergenceError`, or an error of its evaluation) — the others still finish.
+    ``on_iteration`` as in :func:`latentdim.training.train`.
     """
     xs = [np.asarray(x, dtype=np.float32) for x in xs]
     truths = list(truths) if truths is not None else [None] * len(xs)
@@ -263,7 +268,7 @@ def fit_stack(
             raise LatentdimError(f"ground truth has {truth.z.shape[0]} latents for {x.shape[0]} rows")
         held_truths.append(HeldOutTruth(truth.map, truth.z[held_rows], x[train_rows], truth.z[train_rows]))
     start = time.perf_counter()
-    stack, histories = train_new(np.stack(trains), model_config, train_configs[0], gens, device)
+    stack, histories = train_new(np.stack(trains), model_config, train_configs[0], gens, device, on_iteration)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_seconds = time.perf_counter() - start

@@ -56,13 +56,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.data import image_shape_of, read_matrix, sklearn_data
-from latentdim.errors import LatentdimError
+from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays, versions
 from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
-from latentdim.training import DivergenceError, TrainConfig
 
 _STUDY_KEYS = {"name", "description", "seed", "datasets", "models", "latent_dims", "seeds", "train", "model"}
 _MODEL_KEYS = {f.name for f in fields(ModelConfig)} - {"model", "latent_dim", "data_dim"}

@@ -21,67 +21,14 @@ import csv
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from latentdim.autoencoder import AutoEncoder
-from latentdim.errors import LatentdimError
-from latentdim.features import FEATURES
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training budget and bookkeeping.
-
-    ``steps`` counts iterations (one pass through the model's step list: one update
-    for WAE-MMD, 1 + 5 + 1 for WAE-GAN, 1 + 5 + 1 + 1 for MaskAAE). ``holdout`` is the
-    fraction of data kept for evaluation; ``eval_samples`` caps the evaluation count N
-    (the Fréchet distance's bias is O(1/N), so compare runs at equal N).
-    ``recovery_steps`` trains the latent-recovery regressor of the evaluation (synthetic
-    data only; 0 skips that metric). ``fid_features`` names the feature network of
-    ``fid`` and ``kid`` (:data:`latentdim.features.FEATURES`; ``identity``: data space).
-    """
-
-    steps: int = 3000
-    batch_size: int = 64
-    seed: int = 0
-    holdout: float = 0.1
-    eval_samples: int = 10000
-    log_every: int = 50
-    diverge_at: float = 1e6
-    recovery_steps: int = 1000
-    fid_features: str = "identity"
-
-    def __post_init__(self) -> None:
-        problems = [
-            (self.steps < 1, f"steps must be >= 1, got {self.steps}"),
-            (self.batch_size < 2, f"batch size must be >= 2, got {self.batch_size}"),
-            (self.seed < 0, f"seed must be >= 0, got {self.seed}"),
-            (not 0 < self.holdout < 1, f"holdout must be in (0, 1), got {self.holdout}"),
-            (self.eval_samples < 2, f"eval samples must be >= 2, got {self.eval_samples}"),
-            (self.log_every < 1, f"log_every must be >= 1, got {self.log_every}"),
-            (self.recovery_steps < 0, f"recovery_steps must be >= 0, got {self.recovery_steps}"),
-            (
-                self.fid_features not in FEATURES,
-                f"unknown fid_features {self.fid_features!r}; choose from {', '.join(FEATURES)}",
-            ),
-        ]
-        for bad, message in problems:
-            if bad:
-                raise LatentdimError(message)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class DivergenceError(RuntimeError):
-    """A loss became non-finite or exceeded the divergence threshold."""
-
-    def __init__(self, iteration: int, name: str, value: float):
-        self.iteration, self.name, self.value = iteration, name, value
-        super().__init__(f"training diverged at iteration {iteration}: {name} = {value:.4g}")
+from latentdim.config import TrainConfig
+from latentdim.errors import DivergenceError, LatentdimError
 
 
 class Minibatches:
@@ -151,11 +98,12 @@ def train(
     xn: torch.Tensor,
     config: TrainConfig,
     generators: Sequence[torch.Generator],
-    on_iteration: Callable[[int], None] | None = None,
+    on_iteration: Callable[[int, dict | None], None] | None = None,
 ) -> list[History]:
     """Train the K members of ``model`` on their normalised rows ``xn`` (K, N, d), member
     k's minibatches drawn with ``generators[k]``; return one :class:`History` per member.
-    ``on_iteration(i)`` is called after iteration i (1-based) of the stack (progress).
+    ``on_iteration(i, row)`` is called after iteration i (1-based) of the stack, with
+    member 0's latest logged row of losses (None before the first log): progress.
 
     The members' losses are summed, so one backward pass gives each member exactly the
     gradient it would get alone, and each optimiser update is elementwise. A member
@@ -213,7 +161,7 @@ def train(
             if len(errors) == model.stack:
                 break
         if on_iteration is not None:
-            on_iteration(iteration + 1)
+            on_iteration(iteration + 1, rows[0][-1] if rows[0] else None)
     for p in params:
         p.requires_grad_(True)
     model.eval()

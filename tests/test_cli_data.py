@@ -107,3 +107,42 @@ def test_console_script_exit_code(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "n must be positive" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_help_and_info_import_no_torch(tmp_path):
+    """``--help``, ``info`` and ``make-data`` start without torch, scikit-learn or the models."""
+    data = tmp_path / "d.npz"
+    commands = [
+        ["--help"],
+        ["train", "--help"],
+        ["make-data", "--n", "2", "--d", "4", "--samples", "20", "-o", str(data)],
+        ["info", str(data)],
+    ]
+    heavy = ("torch", "sklearn", "latentdim.models", "latentdim.estimate")
+    script = (
+        "import sys\n"
+        "from latentdim.cli import cli\n"
+        f"for args in {commands!r}:\n"
+        "    try:\n"
+        "        cli.main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print('heavy:', [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().endswith("heavy: []"), done.stdout + done.stderr
+    assert data.is_file()
+
+
+def test_option_names_match_the_registries():
+    """The torch-free name lists the command line offers are the registries' keys."""
+    from latentdim import config
+    from latentdim.estimate import ESTIMATORS
+    from latentdim.features import FEATURES
+    from latentdim.models import MODELS
+    from latentdim.sweep import EXECUTORS
+
+    assert tuple(MODELS) == config.MODEL_NAMES
+    assert tuple(FEATURES) == config.FEATURE_NAMES
+    assert tuple(EXECUTORS) == config.EXECUTOR_NAMES
+    assert tuple(ESTIMATORS) == config.ESTIMATOR_NAMES

@@ -28,7 +28,10 @@ def test_train_writes_run_then_sample(data_file, tmp_path):
     assert set(METRIC_KEYS) | set(MANIFOLD_KEYS) | set(TRUTH_KEYS) <= set(metrics)  # make-data: map known
     assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["off_manifold"] <= 1
     assert metrics["manifold_error"] > 0 and metrics["latent_recovery"] < 1
-    assert json.loads(result.output)["active_dims"] == metrics["active_dims"]
+    assert json.loads(result.stdout)["active_dims"] == metrics["active_dims"]
+    lines = [row for row in result.stderr.splitlines() if row.startswith("train maskaae: ")]
+    assert len(lines) == 10 and lines[-1].startswith("train maskaae: 20/20 it (100 %)"), result.stderr
+    assert "ae_loss" in lines[-1]  # off a terminal: a line per tenth, with the main loss
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["latent_dim"] == 5 and config["train"]["seed"] == 0
     assert config["data"]["path"] == str(data_file) and "torch" in config["versions"]
@@ -74,11 +77,12 @@ def test_sample_missing_run(tmp_path):
 def test_train_on_a_plain_matrix_has_no_ground_truth_metrics(data_file, tmp_path):
     x = np.load(data_file)["x"]
     np.save(tmp_path / "x.npy", x)
-    args = ["--model", "wae-mmd", "-m", 3, "--steps", 20, "-o", tmp_path / "r"]
+    args = ["--model", "wae-mmd", "-m", 3, "--steps", 20, "-o", tmp_path / "r", "-q"]
     result = run("train", tmp_path / "x.npy", *args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert set(MANIFOLD_KEYS) <= set(metrics) and not set(TRUTH_KEYS) & set(metrics)
+    assert "train wae-mmd" not in result.stderr  # -q: no progress
 
 
 def test_too_few_held_out_rows_is_one_line_before_training(tmp_path):
@@ -99,3 +103,22 @@ def test_too_few_held_out_rows_is_one_line_before_training(tmp_path):
     )
     assert result.exit_code == 2 and "5 held-out rows are too few for the k-NN metrics" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_progress_lines_every_tenth_and_at_the_end():
+    import io
+
+    from latentdim.progress import ProgressLines
+
+    stream = io.StringIO()
+    shown = ProgressLines("job", 1000, "it", stream)
+    for done in range(1, 1001):
+        shown.update(done, "loss 1")
+    lines = stream.getvalue().splitlines()
+    assert [row.split()[1] for row in lines] == [f"{100 * k}/1000" for k in range(1, 11)]
+    assert lines[0].endswith("left, loss 1") and "done in" in lines[-1]
+    stream = io.StringIO()
+    shown = ProgressLines("job", 3, "cells", stream)
+    for done in (1, 2, 3):
+        shown.update(done)
+    assert len(stream.getvalue().splitlines()) == 3  # fewer units than tenths: a line per unit

@@ -14,8 +14,8 @@ from test_images import idx_bytes
 from test_stacking import _configs, _same_run
 
 from latentdim import make_dataset
-from latentdim.autoencoder import ModelConfig
 from latentdim.cli import cli
+from latentdim.config import ModelConfig
 from latentdim.data import image_shape_of, read_matrix
 from latentdim.errors import LatentdimError
 from latentdim.models import MODELS, build_model

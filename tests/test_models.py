@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
+from latentdim.errors import DivergenceError
 from latentdim.models import MODELS, build_model
 from latentdim.models.maskaae import official_period, polariser, polariser_period
 from latentdim.runs import fit, load_run, save_run
-from latentdim.training import DivergenceError, TrainConfig
 
 SMALL = {"hidden": (32, 32), "critic_hidden": (32, 32)}
 FAST = TrainConfig(steps=40, batch_size=32, log_every=10, eval_samples=200)

@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 from test_images import idx_bytes
 
 from latentdim import data, runs, studies, synthetic
-from latentdim.autoencoder import ModelConfig
 from latentdim.cli import _read_training_data, cli
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import LatentdimError
 from latentdim.files import json_lines
 from latentdim.sweep import RecordStore
-from latentdim.training import TrainConfig
 
 RECIPE = 'name = "r"\nn = 2\nd = 4\nsamples = 200\nseed = 0\n'
 STUDY = 'name = "s"\ndatasets = ["r.toml"]\nmodels = ["wae-mmd"]\nlatent_dims = [1, 2]\n[train]\nsteps = 5\n'

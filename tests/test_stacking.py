@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from latentdim import make_dataset
-from latentdim.autoencoder import ModelConfig
-from latentdim.errors import LatentdimError
+from latentdim.config import ModelConfig, TrainConfig
+from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.models import MODELS, build_model
 from latentdim.runs import fit, fit_stack, load_run, save_run
 from latentdim.studies import load_study, plan_stacks, run_stack, stack_key
-from latentdim.training import DivergenceError, TrainConfig, resolve_device
+from latentdim.training import resolve_device
 
 SMALL = {"hidden": (16, 16), "critic_hidden": (8, 8)}
 FAST = TrainConfig(steps=30, batch_size=16, log_every=10, eval_samples=100, recovery_steps=20)

@@ -261,8 +261,9 @@ def test_sweep_cli_runs_into_runs_reports_and_compares_with_the_reference(tmp_pa
     monkeypatch.chdir(tmp_path)
     path = write_study(tmp_path / "studies", seeds=2)
     reference = tmp_path / "studies" / "tiny"
-    made = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "-v", "--update-reference"])
+    made = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "-v", "-q", "--update-reference"])
     assert made.exit_code == 0, made.output
+    assert "cells (" not in made.stderr  # -q: no progress lines
     assert "optimal m" in made.stdout and "tiny-n2 (n = 2)" in made.stdout
     for name in ("fig2.png", "fig2.pdf", "fig5.png", "fig5.pdf", "table2.csv", "table2.md", "REPORT.md"):
         assert (reference / name).stat().st_size > 0, name
@@ -275,6 +276,7 @@ def test_sweep_cli_runs_into_runs_reports_and_compares_with_the_reference(tmp_pa
     # a user's run: runs/NAME by default, one seed here, printed beside the reference
     mine = CliRunner().invoke(cli, ["sweep", str(path), "-j", "1", "--seeds", "1"])
     assert mine.exit_code == 0, mine.output
+    assert "sweep tiny: 8/8 cells (100 %)" in mine.stderr and "scaled FID" in mine.stderr
     assert len(read_lines(tmp_path / "runs" / "tiny" / "records.jsonl")) == 8
     assert "(1 seed) against the reference" in mine.stdout and "(2 seeds)" in mine.stdout
     assert "rows agree within the seed spread" in mine.stdout

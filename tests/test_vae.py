@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from latentdim import make_dataset
-from latentdim.autoencoder import ModelConfig
 from latentdim.cli import cli
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import LatentdimError
 from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 from latentdim.metrics import (
@@ -24,7 +24,6 @@ from latentdim.metrics import (
 )
 from latentdim.models import build_model
 from latentdim.runs import fit, fit_stack
-from latentdim.training import TrainConfig
 
 SMALL = {"hidden": (32, 32)}
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import torch
 
 from latentdim import runs, synthetic
-from latentdim.autoencoder import ModelConfig
+from latentdim.config import ModelConfig, TrainConfig
 from latentdim.models import MODELS
 from latentdim.models.maskaae import MaskAAE
 from latentdim.nets import StackedLinear, baddbmm
-from latentdim.training import TrainConfig
 
 torch.set_num_threads(1)
 

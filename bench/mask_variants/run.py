@@ -14,8 +14,7 @@ import torch
 import variants
 
 from latentdim import runs, synthetic
-from latentdim.autoencoder import ModelConfig
-from latentdim.training import TrainConfig
+from latentdim.config import ModelConfig, TrainConfig
 
 torch.set_num_threads(1)
 for register in (

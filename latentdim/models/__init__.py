@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
-from latentdim.autoencoder import AutoEncoder, ModelConfig
+from latentdim.autoencoder import AutoEncoder
+from latentdim.config import ModelConfig
 from latentdim.errors import LatentdimError
 from latentdim.models.flexae import FlexAE
 from latentdim.models.maskaae import MaskAAE

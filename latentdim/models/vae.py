@@ -60,7 +60,8 @@ import numpy as np
 import torch
 
 from latentdim import metrics
-from latentdim.autoencoder import LIKELIHOODS, AutoEncoder, Losses, Step, adam
+from latentdim.autoencoder import AutoEncoder, Losses, Step, adam
+from latentdim.config import LIKELIHOODS
 from latentdim.errors import LatentdimError
 from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 from latentdim.nets import mlp, mlp_jacobians
