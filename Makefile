@@ -12,6 +12,13 @@ PIP := $(BIN)/pip install -qq
 
 .PHONY: sweep test lint clean
 
+# Users' data lives outside the repository: $LATENTDIM_DATA names its folder. In this
+# repository's development set-up the real MNIST files sit in ../shared/data/mnist;
+# where that folder exists (and LATENTDIM_DATA is unset) the tests that read them run,
+# elsewhere they are reported as skipped.
+LATENTDIM_DATA ?= $(wildcard $(abspath ../shared/data))
+export LATENTDIM_DATA
+
 $(BIN)/python:
 	@echo "set-up: creating $(VENV) with $(PYTHON)"
 	@$(PYTHON) -m venv $(VENV)

@@ -28,7 +28,14 @@ from latentdim.config import (
     ModelConfig,
     TrainConfig,
 )
-from latentdim.data import SKLEARN_DATA, check_matrix, image_shape_of, read_matrix, sklearn_data
+from latentdim.data import (
+    SKLEARN_DATA,
+    check_matrix,
+    image_shape_of,
+    read_matrix,
+    resolve_data_file,
+    sklearn_data,
+)
 from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import atomic_path, reading
 from latentdim.latents import LATENT_LAWS
@@ -205,6 +212,11 @@ SKLEARN_OPTION = click.option(
     callback=_image_shape,
     help="How a row's pixels form an image, CxHxW [read from IDX, x_train .npz and --sklearn digits].",
 )
+@click.option(
+    "--test-data",
+    type=click.Path(dir_okay=False),
+    help="A held-out set of its own to evaluate on (e.g. MNIST's t10k images): train on every row of DATA.",
+)
 @click.option("--eval-samples", type=int, default=TrainConfig.eval_samples, show_default=True)
 @click.option(
     "--fid-features",
@@ -235,16 +247,26 @@ def train(
     output,
     force,
     quiet,
+    test_data,
     **train_options,
 ):
     """Train a model on DATA (.npz from make-data, .npy, .npz, .csv, or MNIST-format IDX
-    images) or a bundled scikit-learn dataset, and evaluate it."""
+    images; a relative path not found here is looked for under $LATENTDIM_DATA) or a
+    bundled scikit-learn dataset, and evaluate it."""
     from latentdim.runs import fit, save_run
 
     _one_source(data, bundled, "a DATA file")
     if Path(output).exists() and not force:
         raise LatentdimError(f"{output} exists; use --force to overwrite")
+    data = _data_file(data)
     x, truth = _read_training_data(data) if data else (sklearn_data(bundled), None)
+    test = None
+    if test_data is not None:
+        test_data = _data_file(test_data)
+        test = read_matrix(test_data)
+        if test.shape[1] != x.shape[1]:
+            raise LatentdimError(f"--test-data {test_data} has {test.shape[1]} columns, DATA {x.shape[1]}")
+        truth = None  # scored on rows whose latents are unknown
     shapes = {k: v for k, v in {"hidden": hidden, "critic_hidden": critic_hidden}.items() if v}
     model_config = ModelConfig(
         model_name,
@@ -268,11 +290,13 @@ def train(
         shown.update(iteration, _main_loss(row))
 
     try:
-        result = fit(x, model_config, train_config, truth, device, on_iteration if shown else None)
+        result = fit(x, model_config, train_config, truth, device, on_iteration if shown else None, test)
     finally:
         if shown:
             shown.close()
     result.config["data"]["path" if data else "sklearn"] = str(data) if data else bundled
+    if test_data is not None:
+        result.config["data"]["test_path"] = str(test_data)
     save_run(result, output, force=force)
     if train_config.fid_features == "digits-cnn":
         from latentdim.features import digits_cnn
@@ -280,6 +304,11 @@ def train(
         click.echo(f"feature network digits-cnn: held-out accuracy {digits_cnn()[1]:.3f}", err=True)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
+
+
+def _data_file(path: str | None) -> str | None:
+    """A data file as typed, found in the working directory, else under $LATENTDIM_DATA."""
+    return None if path is None else str(resolve_data_file(path, Path.cwd(), root_first=False))
 
 
 def _main_loss(row: dict | None) -> str:
@@ -602,7 +631,7 @@ def codes(runs, data, bundled, rows, output):
     _one_source(data, bundled, "--data FILE")
     if not output.endswith(".png"):
         raise LatentdimError(f"{output}: the figure must be a .png file")
-    x = (_read_training_data(data)[0] if data else sklearn_data(bundled))[:rows]
+    x = (_read_training_data(_data_file(data))[0] if data else sklearn_data(bundled))[:rows]
     models = [(Path(run).name, load_run(run)) for run in runs]
     for label, model in models:
         if model.config.data_dim != x.shape[1]:
@@ -731,7 +760,7 @@ def estimate(
             raise LatentdimError(f"--latent-dim must be an integer or auto, got {latent_dim!r}") from None
     _check_local_outputs(method, per_point, plot, force)
     name = file if file else f"sklearn {bundled}"
-    x = read_matrix(file) if file else sklearn_data(bundled)
+    x = read_matrix(_data_file(file)) if file else sklearn_data(bundled)
     device = str(resolve_device(device))
     jobs = jobs or (1 if device.startswith("cuda") else default_jobs())
     budget = {} if steps is None else {"steps": steps}

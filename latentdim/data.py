@@ -14,6 +14,35 @@ import numpy as np
 from latentdim.errors import LatentdimError
 from latentdim.files import reading
 
+DATA_ROOT = "LATENTDIM_DATA"  # the environment variable naming the folder that holds the user's data
+
+
+def resolve_data_file(path: str | os.PathLike, base: str | os.PathLike, root_first: bool) -> Path:
+    """Where a data file named ``path`` is. An absolute path is taken as it is; a
+    relative one is looked for under ``$LATENTDIM_DATA`` and under ``base`` (a study's
+    folder: the data root first; the working directory of a command: ``base`` first,
+    since that is what was typed). A file found nowhere is one line naming the places
+    looked in and how to point at the data."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise LatentdimError(f"no file {path}")
+        return path
+    root = os.environ.get(DATA_ROOT)
+    places = [Path(base)]
+    if root:
+        places.insert(0 if root_first else 1, Path(root).expanduser())
+    for place in places:
+        if (place / path).is_file():
+            return (place / path).resolve()
+    looked = " and ".join(str(place.resolve()) for place in places)
+    unset = "" if root else f" (${DATA_ROOT} is not set)"
+    raise LatentdimError(
+        f"no file {path}: looked in {looked}{unset}; set {DATA_ROOT} to the folder that holds it "
+        "or give an absolute path"
+    )
+
+
 _MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
 
 
@@ -76,8 +105,24 @@ def is_idx(path: Path) -> bool:
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The images of an IDX file (LeCun's MNIST format; gzipped when named ``.gz``) as
-    rows of pixels, unsigned bytes scaled to [0, 1]: two zero bytes, a type code, the
-    number of dimensions, each dimension as a big-endian int32, then the values."""
+    rows of pixels, unsigned bytes scaled to [0, 1] (:func:`read_idx_array`)."""
+    values = read_idx_array(path)
+    if values.ndim == 1:
+        raise LatentdimError(f"{path}: holds {values.shape[0]} labels (1-D), not images")
+    return _image_rows(values, str(path))
+
+
+def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
+    """The labels of a 1-D IDX file (``*-labels-idx1-ubyte[.gz]``) as int64."""
+    values = read_idx_array(path)
+    if values.ndim != 1:
+        raise LatentdimError(f"{path}: holds an array of shape {values.shape}, not 1-D labels")
+    return values.astype(np.int64)
+
+
+def read_idx_array(path: str | os.PathLike) -> np.ndarray:
+    """The array of an IDX file as stored: two zero bytes, a type code, the number of
+    dimensions, each dimension as a big-endian int32, then the values."""
     path = Path(path)
     with reading(str(path)):
         opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -96,9 +141,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise LatentdimError(
             f"{path}: IDX header declares {shape}, {expected} bytes, but {len(raw) - header} follow"
         )
-    if ndim == 1:
-        raise LatentdimError(f"{path}: holds {shape[0]} labels (1-D), not images")
-    return _image_rows(np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape), str(path))
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
 def _channels_last(shape: tuple[int, ...]) -> bool:

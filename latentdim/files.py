@@ -48,6 +48,12 @@ def sha256_arrays(*arrays) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    with reading(str(path)), open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.

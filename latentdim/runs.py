@@ -204,6 +204,7 @@ def fit(
     truth: GroundTruth | None = None,
     device: str | torch.device = "cpu",
     on_iteration: Callable[[int, dict | None], None] | None = None,
+    test: np.ndarray | None = None,
 ) -> RunResult:
     """Split ``x``, train a fresh model, evaluate it on the held-out rows.
 
@@ -211,9 +212,10 @@ def fit(
     With ``truth`` (synthetic data: the map and the latent of every row of ``x``) the
     ground-truth metrics are computed too. Raises :class:`DivergenceError` when
     training diverges. One run is a stack of one: :func:`fit_stack`; ``on_iteration``
-    as in :func:`latentdim.training.train`.
+    as in :func:`latentdim.training.train`; ``test``: a held-out set of its own (see
+    :func:`fit_stack`).
     """
-    (result,) = fit_stack([x], model_config, [train_config], [truth], device, on_iteration)
+    (result,) = fit_stack([x], model_config, [train_config], [truth], device, on_iteration, [test])
     if isinstance(result, Exception):
         raise result
     return result
@@ -226,6 +228,7 @@ def fit_stack(
     truths: Sequence[GroundTruth | None] | None = None,
     device: str | torch.device = "cpu",
     on_iteration: Callable[[int, dict | None], None] | None = None,
+    tests: Sequence[np.ndarray | None] | None = None,
 ) -> list[RunResult | Exception]:
     """:func:`fit` for K runs of one shape at once, trained as one stacked model.
 
@@ -236,11 +239,17 @@ def fit_stack(
     run, its :class:`RunResult`, or the exception that ended it (a
     :class:`DivergenceError`, or an error of its evaluation) — the others still finish.
     ``on_iteration`` as in :func:`latentdim.training.train`.
+
+    ``tests[k]``, when given, is run k's held-out set of its own (MNIST's t10k file: the
+    field's convention is to score generated images against the test split): the run
+    trains on every row of ``xs[k]`` (``holdout`` is not used) and is evaluated on at
+    most ``eval_samples`` test rows (a permutation drawn with its split generator).
     """
     xs = [np.asarray(x, dtype=np.float32) for x in xs]
     truths = list(truths) if truths is not None else [None] * len(xs)
-    if not xs or len(train_configs) != len(xs) or len(truths) != len(xs):
-        raise LatentdimError("a stack needs one train config and one truth (or None) per data set")
+    tests = [None if t is None else np.asarray(t, dtype=np.float32) for t in tests or [None] * len(xs)]
+    if not xs or len(train_configs) != len(xs) or len(truths) != len(xs) or len(tests) != len(xs):
+        raise LatentdimError("a stack needs one train config, truth and test set (or None) per data set")
     if len({x.shape for x in xs}) != 1 or xs[0].ndim != 2:
         raise LatentdimError(f"a stack's data sets must be 2-d and of one shape, got {[x.shape for x in xs]}")
     budget = {replace(c, seed=0) for c in train_configs}
@@ -249,9 +258,19 @@ def fit_stack(
     model_config = replace(model_config, data_dim=xs[0].shape[1])
     device = resolve_device(device)
     gens, trains, helds, held_truths = [], [], [], []
-    for x, config, truth in zip(xs, train_configs, truths, strict=True):
+    for x, config, truth, test in zip(xs, train_configs, truths, tests, strict=True):
         g = generators(config.seed)
-        train_rows, held_rows = split_indices(x.shape[0], config.holdout, g["split"])
+        if test is not None:
+            if truth is not None:
+                raise LatentdimError("a run with a test set of its own cannot take ground truth")
+            if test.ndim != 2 or test.shape[1] != x.shape[1]:
+                raise LatentdimError(f"the test set is {test.shape}, the data has {x.shape[1]} columns")
+            x_held = test
+            train_rows = np.arange(x.shape[0])
+            held_rows = torch.randperm(test.shape[0], generator=g["split"]).numpy()
+        else:
+            x_held = x
+            train_rows, held_rows = split_indices(x.shape[0], config.holdout, g["split"])
         held_rows = held_rows[: config.eval_samples]
         if held_rows.size <= metrics.NEAREST_K:
             raise LatentdimError(
@@ -260,7 +279,7 @@ def fit_stack(
             )
         gens.append(g)
         trains.append(x[train_rows])
-        helds.append(x[held_rows])
+        helds.append(x_held[held_rows])
         if truth is None:
             held_truths.append(None)
             continue
@@ -274,7 +293,7 @@ def fit_stack(
     train_seconds = time.perf_counter() - start
     engine = {"device": str(device), "stack": len(xs)}
     results: list[RunResult | Exception] = []
-    for k, (x, config, history) in enumerate(zip(xs, train_configs, histories, strict=True)):
+    for k, (x, test, config, history) in enumerate(zip(xs, tests, train_configs, histories, strict=True)):
         if history.error is not None:
             results.append(history.error)
             continue
@@ -289,7 +308,8 @@ def fit_stack(
             continue
         evaluated = time.perf_counter()
         run_config = {
-            "data": {"sha256": sha256_arrays(x), "shape": list(x.shape)},
+            "data": {"sha256": sha256_arrays(x), "shape": list(x.shape)}
+            | ({} if test is None else {"test_sha256": sha256_arrays(test), "test_shape": list(test.shape)}),
             "model": model_config.to_dict(),
             "train": config.to_dict(),
         }

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from latentdim.config import ModelConfig, TrainConfig
-from latentdim.data import image_shape_of, read_matrix, sklearn_data
+from latentdim.data import image_shape_of, read_matrix, resolve_data_file, sklearn_data
 from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays, versions
 from latentdim.models import MODELS
@@ -235,10 +235,13 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         if isinstance(entry, dict):
             entry = dict(entry)
             grid = entry.pop("latent_dims", None)
-            table = _table(entry, {"recipe", "sklearn", "path", "name"}, f"{where}: dataset {entry}")
+            keys = {"recipe", "sklearn", "path", "test_path", "name"}
+            table = _table(entry, keys, f"{where}: dataset {entry}")
             sources = [k for k in ("recipe", "sklearn", "path") if k in table]
             if len(sources) != 1:
                 raise LatentdimError(f"{where}: a dataset table needs one of 'recipe', 'sklearn' or 'path'")
+            if "test_path" in table and "path" not in table:
+                raise LatentdimError(f"{where}: dataset {entry}: 'test_path' goes with 'path'")
             if sources != ["recipe"]:
                 name, data = _real_dataset(table, path.parent, where)
             else:
@@ -337,33 +340,54 @@ def _dataset(entry, study_dir: Path, recipes: Path, where: str) -> tuple[str, di
 
 def _real_dataset(table: dict, study_dir: Path, where: str) -> tuple[str, dict]:
     """(name, cell data) of a dataset of unknown n: ``sklearn = "digits"`` (bundled with
-    scikit-learn) or ``path = "..."`` (a matrix or MNIST-format file, relative to the
-    study's folder). A file's cells carry its absolute path and its SHA-256, so a cell
-    whose file has changed since it was planned fails rather than mixing data."""
+    scikit-learn) or ``path = "..."`` (a matrix or MNIST-format file; a relative path is
+    looked for under ``$LATENTDIM_DATA``, then in the study's folder), optionally with
+    ``test_path``, its held-out set (MNIST's t10k file: cells train on every row of
+    ``path`` and are scored against the test rows). A file's cells carry its absolute
+    path and its SHA-256, so a cell whose file has changed since it was planned fails
+    rather than mixing data."""
     if "sklearn" in table:
         name = str(table["sklearn"])
         x = sklearn_data(name)
         return name, {"sklearn": name, "shape": list(x.shape)}
-    file = (study_dir / str(table["path"])).resolve()
+    try:
+        file = resolve_data_file(str(table["path"]), study_dir, root_first=True)
+        test = table.get("test_path")
+        test = None if test is None else resolve_data_file(str(test), study_dir, root_first=True)
+    except LatentdimError as exc:
+        raise LatentdimError(f"{where}: {exc}") from None
     x = read_matrix(file)
-    return file.name.split(".")[0], {"file": str(file), "sha256": sha256_arrays(x), "shape": list(x.shape)}
+    data = {"file": str(file), "sha256": sha256_arrays(x), "shape": list(x.shape)}
+    if test is not None:
+        x_test = read_matrix(test)
+        if x_test.shape[1] != x.shape[1]:
+            raise LatentdimError(
+                f"{where}: test_path {test} has {x_test.shape[1]} columns, path {file} has {x.shape[1]}"
+            )
+        data.update(test_file=str(test), test_sha256=sha256_arrays(x_test), test_shape=list(x_test.shape))
+    return file.name.split(".")[0], data
 
 
-def cell_data(data: dict) -> tuple[np.ndarray, object | None]:
-    """The rows of a cell's dataset and its ground truth (synthetic data), or None."""
+def cell_data(data: dict) -> tuple[np.ndarray, object | None, np.ndarray | None]:
+    """The rows of a cell's dataset, its ground truth (synthetic data) or None, and its
+    held-out set of its own (``test_path``) or None."""
     from latentdim.runs import GroundTruth
 
     if "sklearn" in data:
-        return sklearn_data(data["sklearn"]), None
+        return sklearn_data(data["sklearn"]), None, None
     if "file" in data:
-        x = read_matrix(data["file"])
-        if sha256_arrays(x) != data["sha256"]:
-            raise LatentdimError(
-                f"{data['file']} has changed since the study was planned (its SHA-256 differs)"
-            )
-        return x, None
+        x = _checked_rows(data["file"], data["sha256"])
+        test = None if "test_file" not in data else _checked_rows(data["test_file"], data["test_sha256"])
+        return x, None, test
     dataset = _synthetic_dataset(canonical_json(data))
-    return dataset.x, GroundTruth.of(dataset)
+    return dataset.x, GroundTruth.of(dataset), None
+
+
+def _checked_rows(file: str, sha256: str) -> np.ndarray:
+    x = read_matrix(file)
+    if sha256_arrays(x) != sha256:
+        raise LatentdimError(f"{file} has changed since the study was planned (its SHA-256 differs)")
+    return x
 
 
 def _model(entry, defaults: dict, where: str) -> tuple[str, dict, dict]:
@@ -512,13 +536,15 @@ def run_stack(cells: list[Cell], device: str = "cpu") -> list[dict]:
         with torch_threads(cells[0].threads):
             keys = [canonical_json(cell.data) for cell in cells]
             loaded = {key: cell_data(json.loads(key)) for key in set(keys)}  # a shared dataset read once
-            xs, truths = zip(*(loaded[key] for key in keys), strict=True)
+            xs, truths, tests = zip(*(loaded[key] for key in keys), strict=True)
             model_config = ModelConfig(latent_dim=cells[0].latent_dim, **cells[0].model_config)
             if model_config.image_shape is None:
                 source = cells[0].data  # a stack shares its source (stack_key)
                 shape = image_shape_of(source.get("file"), source.get("sklearn"))
                 model_config = replace(model_config, image_shape=shape)
-            outcomes = fit_stack(list(xs), model_config, train_configs, list(truths), device)
+            outcomes = fit_stack(
+                list(xs), model_config, train_configs, list(truths), device, tests=list(tests)
+            )
     except Exception as exc:
         outcomes = [exc] * len(cells)
     wall = time.perf_counter() - start
