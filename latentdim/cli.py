@@ -298,10 +298,9 @@ def train(
     if test_data is not None:
         result.config["data"]["test_path"] = str(test_data)
     save_run(result, output, force=force)
-    if train_config.fid_features == "digits-cnn":
-        from latentdim.features import digits_cnn
-
-        click.echo(f"feature network digits-cnn: held-out accuracy {digits_cnn()[1]:.3f}", err=True)
+    accuracy = result.metrics.get("features_accuracy")
+    if accuracy is not None:
+        click.echo(f"feature network {train_config.fid_features}: held-out accuracy {accuracy:.4f}", err=True)
     shown = {k: v for k, v in result.metrics.items() if k != "mask"}
     click.echo(json.dumps(shown, indent=2))
 

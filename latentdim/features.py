@@ -313,6 +313,33 @@ FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def feature_accuracy(name: str) -> float | None:
+    """The held-out accuracy of a classifier feature network (None for the others)."""
+    if name == "digits-cnn":
+        return digits_cnn()[1]
+    if name == "mnist-cnn":
+        return mnist_cnn()[1]
+    return None
+
+
+def fid_floor(name: str, train: np.ndarray, test: np.ndarray, rows: int = 10_000, seed: int = 0) -> dict:
+    """The FID (and KID) on ``name`` features of the test rows against ``rows`` random
+    training rows: what a model that reproduced the training data exactly would score
+    against the test set (the floor beside a table of generated FIDs)."""
+    from latentdim.metrics import frechet_distance
+
+    pick = np.random.default_rng(seed).permutation(train.shape[0])[:rows]
+    real, ref = features(name, test), features(name, train[pick])
+    return {
+        "fid": frechet_distance(ref, real),
+        "kid": kid(ref, real),
+        "train_rows": int(pick.size),
+        "test_rows": int(test.shape[0]),
+        "features": name,
+        "features_accuracy": feature_accuracy(name),
+    }
+
+
 def features(name: str, x: np.ndarray) -> np.ndarray:
     """The ``name`` features of the rows of ``x`` (data units)."""
     if name not in FEATURES:

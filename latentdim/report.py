@@ -34,6 +34,7 @@ import numpy as np
 
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, json_lines
+from latentdim.floors import FLOOR, fid_floors, floor_lines
 from latentdim.metrics import ACTIVE_THRESHOLD, GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.sweep import RECORDS, SWEEPS, RecordStore
 
@@ -691,6 +692,9 @@ def report(out: str | os.PathLike) -> Report:
     files += figure6(ok, out / "fig6")
     files += _optional_table(out, "fig5_check", *fig5_check(gs))
     files += _optional_table(out, "table1", *table1(gs))
+    floors = fid_floors(ok, out)
+    if floors:
+        files.append(out / FLOOR)
 
     rows = summary_rows(gs)
     header = list(rows[0])
@@ -705,7 +709,8 @@ def report(out: str | os.PathLike) -> Report:
     files += [out / name for name in ("summary.csv", "table2.csv", "table2.md", "optimal_m.csv")]
 
     result = Report(files, optima, len(ok), failed)
-    _write_text(out / "REPORT.md", _report_md(out, result, t2_header, t2_rows, opt_header, opt_rows))
+    text = _report_md(out, result, t2_header, t2_rows, opt_header, opt_rows, floor_lines(floors))
+    _write_text(out / "REPORT.md", text)
     result.files.append(out / "REPORT.md")
     return result
 
@@ -728,7 +733,7 @@ def _is_sweep_entry(entry: dict) -> bool:
     )
 
 
-def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_rows) -> str:
+def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_rows, floors) -> str:
     sweeps = [s for s in json_lines(out / SWEEPS) if _is_sweep_entry(s)]
     lines = [f"# Sweep report: {out.name}", ""]
     if sweeps:
@@ -762,6 +767,8 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
     if (out / "table1.md").exists():
         lines += ["## Table 1 (FID per model and dataset, mean ± sd over seeds)", ""]
         lines += [(out / "table1.md").read_text(), ""]
+    if floors:
+        lines += ["What a perfect model would score (the floor):", "", *floors, ""]
     lines += ["## Table 2 (NAC; MaskAAE's active dims)", "", _markdown(t2_header, t2_rows)]
     lines += [
         "## Optimal latent capacity",

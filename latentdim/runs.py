@@ -24,7 +24,7 @@ from latentdim import metrics
 from latentdim.autoencoder import AutoEncoder
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import DivergenceError, LatentdimError
-from latentdim.features import features, kid
+from latentdim.features import feature_accuracy, features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
 from latentdim.training import History, resolve_device, train
@@ -131,6 +131,7 @@ def evaluate(
         "scaled_fid": data_fid / trace,
         "fid": fid,
         "fid_features": fid_features,
+        "features_accuracy": feature_accuracy(fid_features),
         "kid": kid(generated_features, real_features),
         "nac": None if np.isnan(nac) else nac,
         "active_dims": int(active.size),

@@ -200,7 +200,7 @@ def list_studies(folder: str | os.PathLike | None = None) -> list[StudyListing]:
         try:
             study = load_study(path)
         except LatentdimError as exc:
-            listings.append(StudyListing(path.stem, path, f"invalid spec: {exc}", 0, 0, None))
+            listings.append(StudyListing(path.stem, path, f"cannot be planned here: {exc}", 0, 0, None))
             continue
         reference = study.reference_dir
         ok = {r.get("id") for r in json_lines(reference / "records.jsonl") if r.get("status") == "ok"}
@@ -376,14 +376,15 @@ def cell_data(data: dict) -> tuple[np.ndarray, object | None, np.ndarray | None]
     if "sklearn" in data:
         return sklearn_data(data["sklearn"]), None, None
     if "file" in data:
-        x = _checked_rows(data["file"], data["sha256"])
-        test = None if "test_file" not in data else _checked_rows(data["test_file"], data["test_sha256"])
+        x = checked_rows(data["file"], data["sha256"])
+        test = None if "test_file" not in data else checked_rows(data["test_file"], data["test_sha256"])
         return x, None, test
     dataset = _synthetic_dataset(canonical_json(data))
     return dataset.x, GroundTruth.of(dataset), None
 
 
-def _checked_rows(file: str, sha256: str) -> np.ndarray:
+def checked_rows(file: str, sha256: str) -> np.ndarray:
+    """The rows of ``file``, which must still hash to ``sha256``."""
     x = read_matrix(file)
     if sha256_arrays(x) != sha256:
         raise LatentdimError(f"{file} has changed since the study was planned (its SHA-256 differs)")

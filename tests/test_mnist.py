@@ -48,17 +48,18 @@ def data_root(tmp_path, monkeypatch):
     return root
 
 
-def study_text(path: str, test_path: str | None = None, model: str = "wae-mmd") -> str:
+def study_text(path: str, test_path: str | None = None, features: str = "identity") -> str:
     test = f', test_path = "{test_path}"' if test_path else ""
     return f"""
 name = "m"
 datasets = [{{path = "{path}"{test}, name = "mnist"}}]
-models = ["{model}"]
+models = ["wae-mmd"]
 latent_dims = [4]
 [train]
 steps = 10
 batch_size = 32
 eval_samples = 200
+fid_features = "{features}"
 [model]
 hidden = [16]
 critic_hidden = [8]
@@ -71,7 +72,8 @@ def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, 
 
     spec = tmp_path / "studies" / "m.toml"
     spec.parent.mkdir()
-    spec.write_text(study_text("mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz"))
+    files = ("mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
+    spec.write_text(study_text(*files, "mnist-cnn"))
     study = load_study(spec)
     data = study.datasets["mnist"]
     assert data["file"] == str((data_root / "mnist" / MNIST_FILES["train_images"]).resolve())
@@ -81,6 +83,15 @@ def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, 
     assert (summary.ran, summary.ok) == (1, 1)
     (record,) = RecordStore(tmp_path / "out" / "records.jsonl").load().values()
     assert record["cell"]["data"]["test_sha256"] == data["test_sha256"]  # the record names both files
+    assert record["metrics"]["features_accuracy"] == mnist_cnn()[1]
+
+    from latentdim.report import report
+
+    report(tmp_path / "out")
+    floor = json.loads((tmp_path / "out" / "floor.json").read_text())["mnist"]
+    assert floor["test_rows"] == 297 and floor["train_rows"] == 1500 and floor["features"] == "mnist-cnn"
+    assert 0 < floor["fid"] < record["metrics"]["fid"]  # the training images score better than 10 steps
+    assert "mnist floor: FID" in (tmp_path / "out" / "REPORT.md").read_text()
 
 
 def test_a_test_set_of_its_own_is_what_the_run_is_scored_on(data_root):
