@@ -10,11 +10,14 @@
   ``state_dict`` with its accuracy in the cache folder (``$LATENTDIM_CACHE``, else
   ``$XDG_CACHE_HOME/latentdim``, else ``~/.cache/latentdim``).
 * ``mnist-cnn``: the 128 penultimate activations of a LeNet-style classifier of MNIST
-  (28 x 28, pixels in [0, 1]): conv 5x5 32 - ReLU - max-pool 2 - conv 5x5 64 - ReLU -
-  max-pool 2 - dense 128 - ReLU (the features) - dense 10. Trained on first use,
-  deterministically (one thread, seed 0, Adam lr 1e-3, 3 epochs of batch 128) on the 60 000
-  training images of ``$LATENTDIM_DATA/mnist`` (the original IDX files), scored on the
-  10 000 t10k images, and cached with its accuracy and the training files' SHA-256. Why
+  (28 x 28, pixels in [0, 1], standardised): conv 3x3 32 - ReLU - max-pool 2 - conv 3x3
+  64 - ReLU - max-pool 2 - dropout 0.25 - dense 128 - ReLU (the features) - dropout 0.5 -
+  dense 10. Trained on first use, deterministically (one thread, seed 0, Adam lr 1e-3 on
+  a cosine schedule to 0, 6 epochs of batch 128; about 7 minutes on one core) on the
+  60 000 training images of ``$LATENTDIM_DATA/mnist`` (the original IDX files), scored
+  on the 10 000 t10k images (0.9927 here; without dropout and the schedule it stayed
+  at 0.987-0.989 after 3-4 epochs), and cached with its accuracy and the training
+  files' SHA-256. Why
   these features and not Inception: FID compares Gaussians fitted to features that a
   network trained for recognition finds salient; the field's Inception-v3 was trained
   on ImageNet photographs, and no copy of its weights can be had here. A classifier of
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +51,7 @@ from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path
 
 DIGITS_CNN_EPOCHS = 40
-MNIST_CNN_EPOCHS = 3
+MNIST_CNN_EPOCHS = 6
 MNIST_FILES = {  # the original IDX names, as distributed
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -142,21 +146,30 @@ def _digits_cnn_in(folder: Path) -> tuple[DigitsCNN, float]:
     return net, accuracy
 
 
+class _Standardise(nn.Module):
+    """Pixels in [0, 1] to MNIST's training mean 0 and sd 1 (0.1307, 0.3081)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.1307) / 0.3081
+
+
 class MnistCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 5, padding=2),
+            _Standardise(),
+            nn.Conv2d(1, 32, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2),
+            nn.Conv2d(32, 64, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.Dropout(0.25),
             nn.Flatten(),
             nn.Linear(64 * 7 * 7, 128),
             nn.ReLU(),
         )
-        self.head = nn.Linear(128, 10)
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(128, 10))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.reshape(-1, 1, 28, 28))
@@ -197,13 +210,18 @@ def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> 
     x_test, y_test = read_idx(files["test_images"]), read_idx_labels(files["test_labels"])
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise LatentdimError(f"MNIST files in {files['train_images'].parent}: image and label counts differ")
-    with torch_threads(1):
+    # one thread, and the global RNG (dropout) seeded inside a fork: the same network on
+    # every machine, and the caller's RNG untouched
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
         g = torch.Generator().manual_seed(0)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            net = MnistCNN()
+        net = MnistCNN()
         optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+        steps = epochs * math.ceil(len(x_train) / 128)
+        cosine = lambda i: 0.5 * (1 + math.cos(math.pi * i / steps))  # noqa: E731
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, cosine)
         xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+        net.train()
         for _ in range(epochs):
             order = torch.randperm(len(xt), generator=g)
             for start in range(0, len(xt), 128):
@@ -211,6 +229,7 @@ def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> 
                 optimiser.zero_grad()
                 nn.functional.cross_entropy(net(xt[rows]), yt[rows]).backward()
                 optimiser.step()
+                schedule.step()
         net.eval()
         with torch.no_grad():
             predicted = torch.cat([net(chunk).argmax(1) for chunk in torch.from_numpy(x_test).split(1000)])
@@ -219,7 +238,7 @@ def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> 
 
 def mnist_cnn() -> tuple[MnistCNN, float]:
     """The MNIST classifier and its t10k accuracy: from the cache folder, or trained
-    (about two minutes on one core) on ``$LATENTDIM_DATA/mnist`` and cached on first
+    (about 7 minutes on one core) on ``$LATENTDIM_DATA/mnist`` and cached on first
     use; loaded once per process. A cache made from other training files is remade."""
     return _mnist_cnn_in(cache_dir(), os.environ.get("LATENTDIM_DATA"))
 
@@ -228,7 +247,7 @@ def mnist_cnn() -> tuple[MnistCNN, float]:
 def _mnist_cnn_in(folder: Path, _root: str | None) -> tuple[MnistCNN, float]:
     from latentdim.files import file_sha256
 
-    weights, meta = folder / "mnist-cnn-v1.pt", folder / "mnist-cnn-v1.json"
+    weights, meta = folder / "mnist-cnn-v2.pt", folder / "mnist-cnn-v2.json"
     try:
         files = mnist_files()
     except LatentdimError:
@@ -264,7 +283,7 @@ def _mnist_features(x: np.ndarray) -> np.ndarray:
     net, _ = mnist_cnn()
     with torch.no_grad():
         rows = torch.as_tensor(x, dtype=torch.float32)
-        return torch.cat([net.features(chunk) for chunk in rows.split(2000)]).numpy()
+        return torch.cat([net.features(chunk) for chunk in rows.split(500)]).numpy()
 
 
 def _digits_features(x: np.ndarray) -> np.ndarray:
@@ -350,10 +369,24 @@ def features(name: str, x: np.ndarray) -> np.ndarray:
 def kid(a: np.ndarray, b: np.ndarray) -> float:
     """Unbiased MMD^2 between the rows of ``a`` and ``b`` with k(u, v) = (u . v / f + 1)^3
     (the kernel inception distance; f features): mean over i != j of k(a_i, a_j) and of
-    k(b_i, b_j), minus twice the mean of k(a_i, b_j)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    k(b_i, b_j), minus twice the mean of k(a_i, b_j). Float64, a block of rows of each
+    kernel matrix at a time (10 000 x 10 000: 13 s -> about 2 s on 2 cores)."""
+    a, b = torch.as_tensor(np.asarray(a, np.float64)), torch.as_tensor(np.asarray(b, np.float64))
     f = a.shape[1]
-    kaa, kbb, kab = ((a @ a.T / f + 1) ** 3, (b @ b.T / f + 1) ** 3, (a @ b.T / f + 1) ** 3)
+
+    def kernel_sum(x: torch.Tensor, y: torch.Tensor) -> float:
+        total = 0.0
+        for rows in x.split(KID_BLOCK):
+            total += float(torch.mm(rows, y.T).div_(f).add_(1).pow_(3).sum())
+        return total
+
+    def diagonal(x: torch.Tensor) -> float:
+        return float((x * x).sum(1).div_(f).add_(1).pow_(3).sum())
+
     n, m = len(a), len(b)
-    within = (kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1))
-    return float(within - 2 * kab.mean())
+    within_a = (kernel_sum(a, a) - diagonal(a)) / (n * (n - 1))
+    within_b = (kernel_sum(b, b) - diagonal(b)) / (m * (m - 1))
+    return float(within_a + within_b - 2 * kernel_sum(a, b) / (n * m))
+
+
+KID_BLOCK = 1024  # rows of a kernel matrix held at once

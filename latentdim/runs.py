@@ -143,8 +143,7 @@ def evaluate(
     variances = model.posterior_variances(real)
     if variances is not None:
         result["posterior_dims"] = metrics.variance_gap_count(variances)
-    result.update(metrics.prdc(real, generated))
-    result["energy"] = metrics.energy_distance(generated, real)[1]
+    result.update(metrics.prdc_energy(real, generated))
     if truth is not None:
         scale = math.sqrt(trace)  # RMS per coordinate x sqrt(d) = sqrt(tr cov)
         off = metrics.manifold_distance(generated, truth.map, truth.train_x, truth.train_z, scale)

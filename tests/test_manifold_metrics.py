@@ -155,3 +155,13 @@ def test_latent_recovery_reads_the_share_of_factors_carried():
     assert full > 0.97
     assert dropped == pytest.approx(0.75, abs=0.03)  # factor 0 is lost: R^2 0 of 4 factors
     assert latent_recovery(codes[:3000, :0], z[:3000], codes[3000:, :0], z[3000:]) == 0.0
+
+
+def test_prdc_energy_is_prdc_and_the_energy_coefficient_in_one_pass():
+    from latentdim.metrics import prdc_energy
+
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(400, 12)), rng.normal(size=(437, 12)) * 1.2 + 0.1
+    both = prdc_energy(real, fake)
+    assert {k: both[k] for k in ("precision", "recall", "density", "coverage")} == prdc(real, fake)
+    assert both["energy"] == pytest.approx(energy_distance(fake, real)[1], rel=1e-12)

@@ -148,7 +148,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
     monkeypatch.setenv("LATENTDIM_CACHE", str(cache))
     net, accuracy = mnist_cnn()
     assert accuracy > 0.7  # 1500 scaled-up digits, 36 updates: far above chance (0.1)
-    meta = json.loads((cache / "mnist-cnn-v1.json").read_text())
+    meta = json.loads((cache / "mnist-cnn-v2.json").read_text())
     assert meta["accuracy"] == accuracy and set(meta["files"]) == set(MNIST_FILES)
     _mnist_cnn_in.cache_clear()
     again, cached = mnist_cnn()
@@ -164,7 +164,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
     fake_mnist(data_root / "mnist", train=1400)  # other training files: the cache is remade
     _mnist_cnn_in.cache_clear()
     mnist_cnn()
-    assert json.loads((cache / "mnist-cnn-v1.json").read_text())["files"] != meta["files"]
+    assert json.loads((cache / "mnist-cnn-v2.json").read_text())["files"] != meta["files"]
     _mnist_cnn_in.cache_clear()
     monkeypatch.delenv("LATENTDIM_DATA")
     monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
