@@ -53,7 +53,7 @@ m - 1). ``dimension_``, the capacity and ``model_`` are then exactly what traini
 every seed gives (members train bit for bit alike alone or stacked; tested);
 ``per_seed_``, ``interval_`` and ``latent_counts_`` cover the seeds trained. Why it is
 not the default, measured (``bench/results/estimate_speed.txt``, ``latentdim
-estimate`` on 10 000 x 128, 2 cores, the band included, two runs, session 12): on 2
+estimate`` on 10 000 x 128, 2 cores, the band included, two runs, 2026-11-28): on 2
 cores the first round trains two seeds side by side (~45 s) instead of a 2-seed stack
 beside a lone seed (~60 s), so where the two agree it is faster (n = 8: 58.8 s against
 74.1 s without it, and 56.6 s against 69.6 s, within issue 14's 60 s; n = 32, whose
@@ -869,7 +869,7 @@ def classical_band(
 
 
 # seconds each estimator takes on 10 000 x 128 (the MLP data, n = 8), one thread: the band's own
-# timings (``seconds`` in ``latentdim estimate --json``), measured in session 12
+# timings (``seconds`` in ``latentdim estimate --json``), measured at a7a5647 (2026-11-28)
 BAND_SECONDS = {"TwoNN": 4.8, "MLE": 0.7, "DANCoFit": 2.6, "lPCA": 3.4}
 
 

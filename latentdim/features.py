@@ -13,7 +13,7 @@
   (28 x 28, pixels in [0, 1], standardised): conv 3x3 32 - ReLU - max-pool 2 - conv 3x3
   64 - ReLU - max-pool 2 - dropout 0.25 - dense 128 - ReLU (the features) - dropout 0.5 -
   dense 10. Trained on first use, deterministically (one thread, seed 0, Adam lr 1e-3 on
-  a cosine schedule to 0, 6 epochs of batch 128; about 7 minutes on one core) on the
+  a cosine schedule to 0, 6 epochs of batch 128; about 6 minutes on one core) on the
   60 000 training images of ``$LATENTDIM_DATA/mnist`` (the original IDX files), scored
   on the 10 000 t10k images (0.9927 here; without dropout and the schedule it stayed
   at 0.987-0.989 after 3-4 epochs), and cached with its accuracy and the training
@@ -238,7 +238,7 @@ def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> 
 
 def mnist_cnn() -> tuple[MnistCNN, float]:
     """The MNIST classifier and its t10k accuracy: from the cache folder, or trained
-    (about 7 minutes on one core) on ``$LATENTDIM_DATA/mnist`` and cached on first
+    (about 6 minutes on one core) on ``$LATENTDIM_DATA/mnist`` and cached on first
     use; loaded once per process. A cache made from other training files is remade."""
     return _mnist_cnn_in(cache_dir(), os.environ.get("LATENTDIM_DATA"))
 

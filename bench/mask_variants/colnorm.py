@@ -1,4 +1,4 @@
-"""Scratch (session 7, issue 10 part 2): MaskAAE whose decoder's first layer has
+"""Scratch (2026-11-27, issue 10 part 2): MaskAAE whose decoder's first layer has
 fixed-norm input columns (weight normalisation without a learned gain), so the decoder
 cannot absorb a mask dim's scale there. Appends one JSON record per run.
 

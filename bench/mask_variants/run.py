@@ -1,5 +1,5 @@
 """Run MaskAAE variant cells sequentially in one process, one thread (issue 10 part 2,
-session 6); append records to mask_variants.jsonl (and diag-*.json) in the working folder.
+2026-11-27); append records to mask_variants.jsonl (and diag-*.json) in the working folder.
 
 usage: python bench/mask_variants/run.py '<json list of cells>'
        cell = {"model": "x-proj100", "data": "n16-d128", "m": 32, "T": 3000, "seeds": [0], "diag": false}

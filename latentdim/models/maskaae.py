@@ -76,7 +76,7 @@ m = 32: 9, as without it); at T = 12000 it fired on noise 400 iterations after t
 unfroze, before any dim had moved, and the polariser then kept all 32. A plateau rule
 needs a statistic less noisy than the critic's W_hat over 200 steps.
 
-Why the count drifts, measured (2026-11-27, session 6; n16-d128, m = 32, T = 12000,
+Why the count drifts, measured (2026-11-27, 92604a0; n16-d128, m = 32, T = 12000,
 seed 0; gradients on w every 200 iterations of the mask phase): the reconstruction
 term defends a needed dim only at noise level. The decoder absorbs the mask's scale:
 the elasticity alpha_i dMSE/dalpha_i / MSE is 0.00 +- 0.05 for every kept dim, while
@@ -87,8 +87,8 @@ and their alphas slide together (median 0.81 -> 0.61 between iterations 5600 and
 9600); the polariser then sends the three below 0.5 to 0, though each carried 25-39 %
 of the MSE. A longer run is a longer slide.
 
-Tried and not kept (session 6; n16-d128, m = 32, seed 0 unless stated; count at T =
-3000 / 12000; code and records in the session's note):
+Tried and not kept (2026-11-27; n16-d128, m = 32, seed 0 unless stated; count at T =
+3000 / 12000; code in bench/mask_variants/, records in bench/results/mask_variants.jsonl):
 * lambda log MSE in place of 300 MSE (scale-free, Dai & Wipf): lambda = 1, 8, 16, 32,
   64 -> 0, 1, 13, 16, 17 (12000: lambda 32 -> 16, 64 -> 22); lambda = 32 gives 10 and 11
   at n = 8 (m = 16, 32) and 9 at n = 32. log only turns the weight into lambda / MSE.
@@ -112,7 +112,7 @@ Tried and not kept (session 6; n16-d128, m = 32, seed 0 unless stated; count at 
   (the longer frozen phase spreads value over every dim before the mask unfreezes);
   n = 8, m = 32 -> 20, 12; n = 32 -> 21.
 * a decoder whose first layer has fixed-norm input columns, so it cannot absorb a
-  dim's mask scale there (session 7): 14 at T = 3000, 12 at T = 12000; the drift stays.
+  dim's mask scale there (0854bfd): 14 at T = 3000, 12 at T = 12000; the drift stays.
 So no variant gives a count equal to n without a constant tuned on the data
 (bench/results/mask_variants.md).
 

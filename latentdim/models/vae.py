@@ -25,7 +25,7 @@ averaged over the batch; beta is ``penalty`` (default 1; beta-VAE, Higgins et al
 
 KL warm-up (``ModelConfig.kl_warmup`` = f > 0; default 0, off): the KL weight is
 beta t / (f T) at step t of T until it reaches beta (Bowman et al. 2016; Sonderby et
-al. 2016). Why, measured (session 8; learned gamma, 48 000 steps, capacity = D,
+al. 2016). Why, measured (4829e88; learned gamma, 48 000 steps, capacity = D,
 scikit-dimension's benchmark manifolds, 2500 points): without it the learned-gamma
 VAE collapsed to its prior where the standardised data are nearly isotropic and D is
 small, with gamma 0.99 on the 10-sphere in R^11 and 0.93 on the Swiss roll (all
@@ -44,7 +44,7 @@ active units (Burda et al. 2016): Cov_x(mu_u(x)) > 0.01 on held-out rows. A seco
 count, ``posterior_dims``, reads the units' posterior variances (mean over held-out
 rows of sigma_u^2(x)): the units below their largest gap
 (:func:`latentdim.metrics.variance_gap_count`), no threshold. Measured on the learned-
-gamma VAE at m = 2n (session 7; ``studies/vae-budget``): the Burda count depends on
+gamma VAE at m = 2n (a763fae; ``studies/vae-budget``): the Burda count depends on
 its threshold where unused units keep some spread in their means (n = 32, 12000
 iterations, seed 1: 57 active units, 26 by the gap), and in a 48000-iteration run at
 n = 16 the variances split 16 at <= 0.0017 against the rest at >= 0.61 (gap 360x).
@@ -173,7 +173,7 @@ class VAE(AutoEncoder):
         with chunks keyed to the Jacobian alone (d m entries per row: 4096 rows at
         d = m = 64 with 256-wide layers) and views, the peak was 8.71 GiB in 362 s;
         with both changes 3.44 GiB in 145 s, the same readings bit for bit; with 128-wide
-        layers and ``mlp_jacobians`` (session 11) 3.44 GiB in 65 s."""
+        layers and ``mlp_jacobians`` (b458a83) 3.44 GiB in 65 s."""
         self._one()
         xn = self._rows(x)[0]
         with torch.no_grad():
