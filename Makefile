@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -qq
 
-.PHONY: sweep test lint clean
+.PHONY: sweep test docs lint clean
 
 # Users' data lives outside the repository: $LATENTDIM_DATA names its folder. In this
 # repository's development set-up the real MNIST files sit in ../shared/data/mnist;
@@ -45,6 +45,9 @@ sweep: $(VENV)/.core
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+docs: $(VENV)/.dev
+	$(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf $(VENV)

@@ -844,7 +844,7 @@ def estimate(
             f"note: {noise} of {len(result['per_seed'])} seeds left at least half of the data's variance "
             f"unexplained (residual share {shares}): they found no structure below the noise and read "
             f"D = {estimator.rank_}; a VAE that stayed at its prior can do this on low-dimensional data "
-            "too (README): read it beside the classical band"
+            "too (docs/estimate.md): read it beside the classical band"
         )
     if result["saturated"]:
         click.echo(

@@ -61,7 +61,7 @@ data span 128 columns, not 64: 63.4 s against 79.5 s), but where they disagree t
 third trains alone afterwards (n = 4, seeds 6 and 4: 92.7 s against 69.0 s). A stack is the
 cheaper way to train seeds (two stacked take ~1.3 ms an iteration on one core, two
 side by side ~0.87 ms each on two), which is why the worst case loses more than the
-best case gains; on the 12 MLP datasets of the README (three maps, n = 4 to 32) the
+best case gains; on the 12 MLP datasets of docs/estimate.md (three maps, n = 4 to 32) the
 first two seeds agreed on 8, so on average it saves about 2 s, with less spread
 shown.
 
@@ -623,7 +623,7 @@ class VAEDimension(_LatentCount):
     M6 (6 in R^36, span 12) 12 -> 5, M8 (12 in R^72, span 24) 24 -> 3, Mbeta 7 -> 6,
     Mn1, Mn2, M2 and the paraboloids unchanged; on the MLP data at 12 000 iterations
     n = 8 and 16 read 9 and 16 against 10 and 17, at 48 000 the second map's n = 8
-    and 16 read 8 and 16 against 9 and 17 (README); checked on a map seed and latent
+    and 16 read 8 and 16 against 9 and 17 (docs/estimate.md); checked on a map seed and latent
     law not used before (seed 2, uniform z; ``bench/vae_span.py``): 8 and 16 against
     9 and 17. Noisy data span every dim, and nothing changes there.
 
@@ -673,7 +673,7 @@ class VAEDimension(_LatentCount):
     5 % of their RMS, which span all 128 columns) it overcounts n = 16: 19 and 19,
     against 17 and 16 with 256-wide layers (n = 8: 9 and 8, against 8 and 8).
 
-    Measured (``bench/results/id_accuracy-*-vae.txt``): see the README's estimate
+    Measured (``bench/results/id_accuracy-*-vae.txt``): see docs/estimate.md
     section for the tables. ``latent_dim="auto"`` is min(64, D): the capacity must
     exceed n, and a units-in-use count within one of m doubles it.
 
