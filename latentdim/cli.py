@@ -420,6 +420,12 @@ def _cell_line(record: dict) -> str:
 )
 @DEVICE_OPTION
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed.")
+@click.option(
+    "--reuse",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Another sweep folder: copy the cells it finished (same id) instead of training them. Repeatable.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write the report and comparison afterwards.")
 @click.option(
     "--update-reference",
@@ -439,6 +445,7 @@ def sweep(
     stack,
     device,
     retry_failed,
+    reuse,
     no_report,
     update_reference,
     list_only,
@@ -520,13 +527,15 @@ def sweep(
                 update_reference=update_reference,
                 stack=stack,
                 device=device,
+                reuse=reuse,
             )
     finally:
         if bar:
             bar.close()
     retry = " (--retry-failed re-runs them)" if summary.failed else ""
+    reused = f" (reused {summary.reused} from {', '.join(reuse)})" if summary.reused else ""
     click.echo(
-        f"sweep {study.name}: ran {summary.ran} of {summary.cells} cells: {summary.ok} ok, "
+        f"sweep {study.name}{reused}: ran {summary.ran} of {summary.cells} cells: {summary.ok} ok, "
         f"{summary.failed} failed{retry}; {summary.wall_seconds:.0f} s, "
         f"{summary.samples_per_second:.0f} training samples/s",
         err=True,

@@ -28,7 +28,8 @@ def fid_floors(records: list[dict], out: Path) -> dict[str, dict]:
 
     wanted = {}
     for record in records:
-        data, name = record["cell"]["data"], record["metrics"].get("fid_features", "identity")
+        data = record.get("cell", {}).get("data", {})  # records made by hand or by old code may lack it
+        name = record["metrics"].get("fid_features", "identity")
         if "test_file" in data and name != "identity":
             wanted[record["dataset"]] = (data, name)
     path = out / FLOOR

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentdim.claims import claims_markdown, judge, parse_claims
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, json_lines
 from latentdim.floors import FLOOR, fid_floors, floor_lines
@@ -695,6 +696,12 @@ def report(out: str | os.PathLike) -> Report:
     floors = fid_floors(ok, out)
     if floors:
         files.append(out / FLOOR)
+    claims = study_claims(out)
+    if claims:
+        _write_text(out / "claims.md", claims_markdown([judge(c, ok) for c in claims]))
+        files.append(out / "claims.md")
+    else:
+        (out / "claims.md").unlink(missing_ok=True)
 
     rows = summary_rows(gs)
     header = list(rows[0])
@@ -713,6 +720,17 @@ def report(out: str | os.PathLike) -> Report:
     _write_text(out / "REPORT.md", text)
     result.files.append(out / "REPORT.md")
     return result
+
+
+def study_claims(out: Path) -> tuple[dict, ...]:
+    """The claims of the study that last swept ``out`` (``[[claims]]`` in its spec)."""
+    sweeps = [s for s in json_lines(out / SWEEPS) if _is_sweep_entry(s)]
+    if not sweeps:
+        return ()
+    try:
+        return parse_claims(sweeps[-1]["study"].get("claims") or [], str(out / SWEEPS))
+    except LatentdimError:
+        return ()  # written by other code: the report goes on without them
 
 
 def _is_sweep_entry(entry: dict) -> bool:
@@ -743,12 +761,18 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
         for s in sweeps:
             summary = s["summary"]
             command = " ".join(s["command"]) if s.get("command") else "(library call)"
+            reused = summary.get("reused")
+            reused = f"reused {reused} cells, " if isinstance(reused, int) and reused else ""
             lines.append(
-                f"{command}   # {s['started']}: ran {summary['ran']} of {summary['cells']} cells "
+                f"{command}   # {s['started']}: {reused}ran {summary['ran']} of {summary['cells']} cells "
                 f"in {summary['wall_seconds']:.0f} s, {summary['samples_per_second']:.0f} training samples/s"
             )
         lines += [f"latentdim report {out}", "```", ""]
     lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
+    if (out / "claims.md").exists():
+        lines += ["## Claims and verdicts", "", "Each claim the study checks, judged on the seeds "
+                  "(latentdim.claims: a 95 % two-sample t-test per pair, a 95 % t interval per value).", ""]
+        lines += [(out / "claims.md").read_text(), ""]
     for name, title in (
         ("fig2", "Fig 2"),
         ("fig5", "Fig 5"),

@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentdim.claims import check_models, parse_claims
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.data import image_shape_of, read_matrix, resolve_data_file, sklearn_data
 from latentdim.errors import DivergenceError, LatentdimError
@@ -64,6 +65,8 @@ from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
 
 _STUDY_KEYS = {"name", "description", "seed", "datasets", "models", "latent_dims", "seeds", "train", "model"}
+_STUDY_KEYS |= {"claims"}
+_WHERE = ("file", "test_file")  # where a cell's data sits: not part of its identity
 _MODEL_KEYS = {f.name for f in fields(ModelConfig)} - {"model", "latent_dim", "data_dim"}
 _TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"seed"}
 
@@ -84,8 +87,12 @@ class Cell:
 
     @property
     def id(self) -> str:
-        """Hash of the cell's canonical JSON: its identity in the records."""
-        return config_hash(asdict(self))
+        """Hash of the cell's canonical JSON, less where its data files sit (their SHA-256
+        names the data): its identity in the records, the same wherever the data is kept,
+        so a study's committed records resume on another machine."""
+        cell = asdict(self)
+        cell["data"] = {k: v for k, v in cell["data"].items() if k not in _WHERE}
+        return config_hash(cell)
 
     @property
     def true_dim(self) -> int | None:
@@ -111,6 +118,7 @@ class Study:
     description: str = ""
     path: str | None = None
     model_train: dict[str, dict] = field(default_factory=dict)  # per model label: [train] overrides
+    claims: tuple[dict, ...] = ()  # what the report gives a verdict (latentdim.claims)
 
     def replicate_seeds(self) -> list[int]:
         """Training seed of each replicate, from ``SeedSequence(seed).spawn(seeds)``."""
@@ -272,6 +280,8 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
     train = _table(spec.get("train", {}), _TRAIN_KEYS, f"{where}: [train]")
     for overrides in [{}, *model_train.values()]:
         TrainConfig(**{**train, **overrides})  # validate now, not in a worker
+    claims = parse_claims(spec.get("claims", []), where)
+    check_models(claims, set(models), where)
     return Study(
         name=str(spec.get("name", path.stem)),
         description=str(spec.get("description", "")),
@@ -284,6 +294,7 @@ def load_study(path: str | os.PathLike, recipes: str | os.PathLike | None = None
         train=train,
         path=str(path),
         model_train=model_train,
+        claims=claims,
     )
 
 

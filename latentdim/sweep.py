@@ -226,6 +226,7 @@ class SweepSummary:
     failed: int
     wall_seconds: float
     training_samples: int
+    reused: int = 0  # finished cells taken from another sweep's records (``reuse``)
 
     @property
     def samples_per_second(self) -> float:
@@ -252,6 +253,7 @@ def sweep(
     update_reference: bool = False,
     stack: int | str = "auto",
     device: str = "auto",
+    reuse: Iterable[str | os.PathLike] = (),
 ) -> SweepSummary:
     """Run the cells of ``study`` not yet recorded in ``out``; append their records.
 
@@ -262,6 +264,11 @@ def sweep(
     ``device`` (``auto``: CUDA when present). On CUDA the local executor defaults to
     one process. ``out`` may be a study's committed reference folder (``studies/NAME/``) only with
     ``update_reference``; nothing is written there otherwise.
+
+    ``reuse`` names other sweep folders: a pending cell that one of them finished (the
+    same cell id: same data hashes, model, budget and seed) is copied from it, marked
+    ``reused_from``, instead of trained again -- a study that shares cells with another
+    (Table 2's models are Table 1's) costs only the cells it adds.
     """
     if is_reference_dir(out, study) and not update_reference:
         raise LatentdimError(
@@ -285,6 +292,7 @@ def sweep(
     with sweep_lock(out):
         store = RecordStore(out / RECORDS)
         records = store.load()
+        reused = _reuse(study, records, store, reuse, retry_failed)
         todo = pending(study, records, retry_failed)
         left = {cell.id for cell in todo}
         stacks = [s for s in ([c for c in stack_ if c.id in left] for stack_ in planned) if s]
@@ -310,11 +318,35 @@ def sweep(
                 if on_record is not None:
                     on_record(record)
         summary = SweepSummary(
-            len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples
+            len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples, reused
         )
         engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
         _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
     return summary
+
+
+def _reuse(study: Study, records: dict, store: RecordStore, folders, retry_failed: bool) -> int:
+    """Copy into ``store`` (and ``records``) the pending cells that a folder of
+    ``folders`` finished; returns how many."""
+    count = 0
+    for folder in folders:
+        path = Path(folder) / RECORDS
+        if not path.is_file():
+            raise LatentdimError(f"--reuse {folder}: no {RECORDS} there")
+        theirs = RecordStore(path).load(repair=False)
+        for cell in pending(study, records, retry_failed):
+            record = theirs.get(cell.id)
+            if record is None or record["status"] != "ok":
+                continue
+            record = {**record, "reused_from": str(folder)}
+            try:
+                store.append(record)
+            except OSError as exc:
+                reason = exc.strerror or exc
+                raise LatentdimError(f"cannot record a reused cell in {store.path}: {reason}") from None
+            records[cell.id] = record
+            count += 1
+    return count
 
 
 @contextlib.contextmanager

@@ -17,6 +17,12 @@ from latentdim.studies import load_study
 from latentdim.sweep import LOCK, RecordStore
 
 
+def _default_sigint():
+    """A child started from a background job inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: the signal tests give it the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _sweep(path, out, jobs=1):
     command = [sys.executable, "-m", "latentdim", "sweep", str(path), "-o", str(out), "-j", str(jobs)]
     return [*command, "--no-report"]
@@ -79,7 +85,8 @@ def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_pat
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = _sweep(path, out, jobs=2)
-    driver = subprocess.Popen(command, start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    options = dict(start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(command, **options, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while not read_lines(out / "records.jsonl"):
         assert driver.poll() is None, driver.stderr.read()
@@ -108,7 +115,8 @@ def test_a_signal_stops_estimate_and_its_workers(tmp_path, signum, code):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "latentdim", "estimate", str(tmp_path / "x.npy"), "-j", "2"]
     command += ["--seeds", "2", "--steps", "100000", "--no-baselines"]
-    driver = subprocess.Popen(command, start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    options = dict(start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(command, **options, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while len([p for p in _children(driver.pid) if _alive(p)]) < 2:  # both seeds' workers started
         assert driver.poll() is None, driver.stderr.read()
@@ -188,7 +196,7 @@ def test_a_tmpfs_that_fills_up_mid_sweep(tmp_path):
     if not _can_mount_tmpfs(mount):
         pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN; the RLIMIT_FSIZE test covers the same path")
     try:
-        path = write_study(tmp_path / "study", steps=150, seeds=1)
+        path = write_study(tmp_path / "study", steps=150, seeds=1, dims="[1, 2]")
         out = mount / "out"
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         command = _sweep(path, out, jobs=2)
@@ -208,7 +216,7 @@ def test_a_tmpfs_that_fills_up_mid_sweep(tmp_path):
 def test_records_made_unwritable_mid_sweep(tmp_path):
     """records.jsonl turned read-only (chmod; for root, whom modes do not stop, the
     immutable attribute) after the first record."""
-    path = write_study(tmp_path, steps=150, seeds=1)
+    path = write_study(tmp_path, steps=150, seeds=1, dims="[1, 2]")
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = _sweep(path, out, jobs=2)

@@ -94,6 +94,24 @@ def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, 
     assert "mnist floor: FID" in (tmp_path / "out" / "REPORT.md").read_text()
 
 
+def test_a_cell_is_the_same_cell_wherever_its_files_are_kept(data_root, tmp_path, monkeypatch):
+    import shutil
+
+    from latentdim.studies import load_study
+
+    spec = tmp_path / "m.toml"
+    spec.write_text(study_text("mnist/train-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz"))
+    here = load_study(spec).cells()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(data_root, elsewhere)
+    monkeypatch.setenv("LATENTDIM_DATA", str(elsewhere))
+    there = load_study(spec).cells()
+    assert here[0].data["file"] != there[0].data["file"]
+    assert [c.id for c in here] == [c.id for c in there]  # committed records resume on another machine
+    fake_mnist(elsewhere / "mnist", train=1400)  # other data: other cells
+    assert load_study(spec).cells()[0].id != here[0].id
+
+
 def test_a_test_set_of_its_own_is_what_the_run_is_scored_on(data_root):
     from latentdim.data import read_matrix
     from latentdim.runs import fit

@@ -18,7 +18,7 @@ from latentdim.sweep import RecordStore, sweep
 RECIPE = "n = 2\nd = 8\nsamples = 600\nseed = 0\n"
 
 
-def write_study(folder, *, models='["wae-mmd", "maskaae"]', extra="", steps=40, seeds=2):
+def write_study(folder, *, models='["wae-mmd", "maskaae"]', extra="", steps=40, seeds=2, dims="[1, 2, 3, 4]"):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny-n2.toml").write_text(RECIPE)
     (folder / "tiny.toml").write_text(
@@ -27,7 +27,7 @@ name = "tiny"
 seed = 7
 datasets = ["tiny-n2.toml"]
 models = {models}
-latent_dims = [1, 2, 3, 4]
+latent_dims = {dims}
 seeds = {seeds}
 {extra}
 [train]
@@ -329,3 +329,19 @@ def test_a_model_table_may_set_its_own_budget(tmp_path):
     path.write_text(path.read_text().replace("steps = 160", "steps = 0"))
     with pytest.raises(LatentdimError, match="steps must be >= 1"):
         load_study(path)
+
+
+def test_a_study_reuses_the_cells_another_sweep_finished(tmp_path):
+    big = load_study(write_study(tmp_path / "big", seeds=1, dims="[1, 2]"))
+    sweep(big, tmp_path / "big-out", jobs=1)
+    small = load_study(write_study(tmp_path / "small", models='["maskaae"]', seeds=1, dims="[2, 3]"))
+    summary = sweep(small, tmp_path / "small-out", jobs=1, reuse=[tmp_path / "big-out"])
+    assert (summary.reused, summary.ran) == (1, 1)  # maskaae m=2 is big's; m=3 is trained
+    theirs = RecordStore(tmp_path / "big-out" / "records.jsonl").load()
+    mine = RecordStore(tmp_path / "small-out" / "records.jsonl").load()
+    (shared,) = set(mine) & set(theirs)
+    assert mine[shared]["reused_from"] == str(tmp_path / "big-out")
+    assert {k: v for k, v in mine[shared].items() if k != "reused_from"} == theirs[shared]
+    assert sweep(small, tmp_path / "small-out", jobs=1, reuse=[tmp_path / "big-out"]).reused == 0
+    with pytest.raises(LatentdimError, match="--reuse .*nowhere: no records.jsonl there"):
+        sweep(small, tmp_path / "other", jobs=1, reuse=[tmp_path / "nowhere"])

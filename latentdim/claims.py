@@ -1,0 +1,184 @@
+"""The slides' claims, and their papers', given a verdict from a sweep's seeds.
+
+A study spec lists what it checks as ``[[claims]]`` tables; ``latentdim report`` gives
+each one of three verdicts and writes them to ``claims.md`` (and REPORT.md):
+
+* an **ordering** -- ``lower = "maskaae"``, ``than = ["wae-gan", "vae"]`` (or
+  ``than = "*"``: every other model of the sweep), ``higher`` for the reverse -- on a
+  metric of the records (``fid``, ``nac``, ``active_dims``, ...). Each pair is a
+  two-sided two-sample t-test at 95 % on the seeds' values (pooled variance,
+  ``k_a + k_b - 2`` degrees of freedom): the pair *holds* when the claimed model's mean
+  is on the claimed side and the difference is significant, *does not hold* when it is
+  significant the other way, and otherwise the two *cannot be told apart within the
+  seed spread*. The claim holds when every pair holds, does not hold when any pair does
+  not, and cannot be told apart otherwise. With three seeds a side, t = 2.78: two means
+  must differ by about 2.3 pooled sd before a verdict is given.
+* a **value** -- ``model = "maskaae"``, ``equals = 13`` -- holds when the value lies in
+  the 95 % t interval of the seeds' mean, and does not hold when it lies outside. Only
+  quantities that mean the same thing here as on the slides can be checked this way
+  (NAC, active dims): an FID on the mnist-cnn features is not on the Inception scale of
+  the slides, so FID claims are orderings, with the slides' number shown beside ours.
+
+Optional keys: ``says`` (the claim in words; required), ``source`` (where it is made),
+``slides`` (the number it quotes, as text), ``dataset`` and ``m`` (needed only where the
+records hold several).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentdim.errors import LatentdimError
+
+HOLDS, FAILS, TIED = "holds", "does not hold", "cannot be told apart"
+_KEYS = {"says", "source", "slides", "metric", "lower", "higher", "than", "model", "equals", "dataset", "m"}
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim's outcome: ``ours`` states the measured values, ``verdict`` is one of
+    :data:`HOLDS`, :data:`FAILS`, :data:`TIED`, or None where the records cannot judge
+    it (``ours`` then says why)."""
+
+    says: str
+    source: str
+    slides: str
+    ours: str
+    verdict: str | None
+
+
+def parse_claims(value, where: str) -> tuple[dict, ...]:
+    """Validate a spec's ``claims`` list (at load, before anything trains)."""
+    if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+        raise LatentdimError(f"{where}: 'claims' must be a list of tables ([[claims]])")
+    claims = []
+    for claim in value:
+        label = f"{where}: claim {claim.get('says', claim)!r}"
+        unknown = sorted(set(claim) - _KEYS)
+        if unknown:
+            raise LatentdimError(f"{label}: unknown keys {', '.join(unknown)}")
+        if not isinstance(claim.get("says"), str) or not isinstance(claim.get("metric"), str):
+            raise LatentdimError(f"{label}: needs 'says' and 'metric' (strings)")
+        kinds = [k for k in ("lower", "higher", "model") if k in claim]
+        if len(kinds) != 1:
+            raise LatentdimError(
+                f"{label}: needs one of 'lower', 'higher' (with 'than') or 'model' (with 'equals')"
+            )
+        if kinds[0] == "model":
+            if not isinstance(claim.get("equals"), (int, float)) or "than" in claim:
+                raise LatentdimError(f"{label}: 'model' goes with a number 'equals' and no 'than'")
+        else:
+            than = claim.get("than")
+            labels = isinstance(than, list) and than and all(isinstance(t, str) for t in than)
+            if not (than == "*" or labels):
+                raise LatentdimError(f"{label}: 'than' must be a list of model labels or \"*\"")
+            if "equals" in claim:
+                raise LatentdimError(f"{label}: 'equals' goes with 'model', not with an ordering")
+        claims.append(dict(claim))
+    return tuple(claims)
+
+
+def check_models(claims: tuple[dict, ...], models: set[str], where: str) -> None:
+    """Every model a claim names is one of the study's labels."""
+    for claim in claims:
+        named = [claim[k] for k in ("lower", "higher", "model") if k in claim]
+        named += [] if claim.get("than", "*") == "*" else claim["than"]
+        missing = sorted(set(named) - models)
+        if missing:
+            names = ", ".join(missing)
+            raise LatentdimError(f"{where}: claim {claim['says']!r} names {names}, not a model of the study")
+
+
+def _values(records: list[dict], claim: dict) -> tuple[dict[str, list[float]], str | None]:
+    """Per model label, the seeds' values of the claim's metric at its dataset and m."""
+    datasets = {r["dataset"] for r in records} if "dataset" not in claim else {claim["dataset"]}
+    rows = [r for r in records if r["dataset"] in datasets]
+    ms = {r["latent_dim"] for r in rows} if "m" not in claim else {claim["m"]}
+    if len(datasets) != 1 or len(ms) != 1:
+        return {}, "several datasets or capacities in the records: the claim needs 'dataset' and 'm'"
+    values = defaultdict(list)
+    for record in rows:
+        value = record["metrics"].get(claim["metric"]) if record["latent_dim"] in ms else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            values[record["model"]].append(float(value))
+    return values, None
+
+
+def _t(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + LEVEL / 2, df))
+
+
+def _fmt(values: list[float]) -> str:
+    mean = float(np.mean(values))
+    digits = 3 if abs(mean) < 10 else 1
+    if len(values) < 2:
+        return f"{mean:.{digits}f} (1 seed)"
+    return f"{mean:.{digits}f} ± {float(np.std(values, ddof=1)):.{digits}f}"
+
+
+def pair_verdict(a: list[float], b: list[float]) -> str:
+    """Is mean(a) below mean(b)? :data:`HOLDS`, :data:`FAILS` or :data:`TIED` (see the module)."""
+    if len(a) + len(b) < 3:
+        return TIED  # no degrees of freedom: the spread is unknown
+    ss = sum(float(np.sum((np.asarray(v) - np.mean(v)) ** 2)) for v in (a, b))
+    sd = math.sqrt(ss / (len(a) + len(b) - 2))
+    diff = float(np.mean(a) - np.mean(b))
+    margin = _t(len(a) + len(b) - 2) * sd * math.sqrt(1 / len(a) + 1 / len(b))
+    if abs(diff) <= margin:  # sd = 0 and equal means also land here
+        return TIED
+    return HOLDS if diff < 0 else FAILS
+
+
+def value_verdict(values: list[float], target: float) -> str | None:
+    """Does ``target`` lie in the seeds' 95 % t interval? None with one seed."""
+    if len(values) < 2:
+        return None
+    half = _t(len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    return HOLDS if abs(float(np.mean(values)) - target) <= half else FAILS
+
+
+def judge(claim: dict, records: list[dict]) -> Verdict:
+    """One claim's verdict from the finished records of a sweep."""
+    values, problem = _values(records, claim)
+    base = dict(says=claim["says"], source=claim.get("source", ""), slides=str(claim.get("slides", "")))
+    if problem:
+        return Verdict(**base, ours=problem, verdict=None)
+    metric = claim["metric"]
+    if "model" in claim:
+        mine = values.get(claim["model"], [])
+        if not mine:
+            return Verdict(**base, ours=f"no {metric} of {claim['model']} in the records", verdict=None)
+        verdict = value_verdict(mine, float(claim["equals"]))
+        ours = f"{claim['model']}: {metric} {_fmt(mine)}, {len(mine)} seeds"
+        return Verdict(**base, ours=ours, verdict=verdict)
+    side = "lower" if "lower" in claim else "higher"
+    model = claim[side]
+    others = [m for m in sorted(values) if m != model] if claim["than"] == "*" else list(claim["than"])
+    mine = values.get(model, [])
+    missing = [m for m in [model, *others] if not values.get(m)]
+    if missing:
+        return Verdict(**base, ours=f"no {metric} of {', '.join(missing)} in the records", verdict=None)
+    outcomes = defaultdict(list)
+    for other in others:
+        a, b = (mine, values[other]) if side == "lower" else (values[other], mine)
+        outcomes[pair_verdict(a, b)].append(f"{other} {_fmt(values[other])}")
+    verdict = FAILS if outcomes[FAILS] else TIED if outcomes[TIED] else HOLDS
+    words = {HOLDS: f"{side} than", TIED: "cannot be told apart from", FAILS: f"not {side} than"}
+    parts = [f"{words[v]} {', '.join(outcomes[v])}" for v in (HOLDS, TIED, FAILS) if outcomes[v]]
+    return Verdict(**base, ours=f"{model} {metric} {_fmt(mine)}: " + "; ".join(parts), verdict=verdict)
+
+
+def claims_markdown(verdicts: list[Verdict]) -> str:
+    """The verdicts as a Markdown table."""
+    rows = ["| claim | source | slides | ours (mean ± sd over seeds) | verdict |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        verdict = v.verdict or "cannot be judged from these records"
+        rows.append(f"| {v.says} | {v.source} | {v.slides} | {v.ours} | **{verdict}** |")
+    return "\n".join(rows) + "\n"
