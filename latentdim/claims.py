@@ -19,6 +19,10 @@ each one of three verdicts and writes them to ``claims.md`` (and REPORT.md):
   (NAC, active dims): an FID on the mnist-cnn features is not on the Inception scale of
   the slides, so FID claims are orderings, with the slides' number shown beside ours.
 
+FID and KID are on a feature network's features; an ordering whose records were scored
+on more than one network (another machine trained another mnist-cnn: ``features_sha256``)
+says so beside its verdict.
+
 Optional keys: ``says`` (the claim in words; required), ``source`` (where it is made),
 ``slides`` (the number it quotes, as text), ``dataset`` and ``m`` (needed only where the
 records hold several).
@@ -37,6 +41,7 @@ from latentdim.errors import LatentdimError
 HOLDS, FAILS, TIED = "holds", "does not hold", "cannot be told apart"
 _KEYS = {"says", "source", "slides", "metric", "lower", "higher", "than", "model", "equals", "dataset", "m"}
 LEVEL = 0.95
+FEATURE_METRICS = ("fid", "kid")  # on a feature network's features (latentdim.runs.evaluate)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,17 @@ def _values(records: list[dict], claim: dict) -> tuple[dict[str, list[float]], s
     return values, None
 
 
+def feature_networks(records: list[dict], models: list[str]) -> set:
+    """The feature networks the records of ``models`` were scored on: their weights'
+    hash (``features_sha256``), or for records made before it was kept, the network's
+    accuracy as the nearest thing to an identity."""
+    return {
+        r["metrics"].get("features_sha256") or r["metrics"].get("features_accuracy")
+        for r in records
+        if r["model"] in models
+    }
+
+
 def _t(df: int) -> float:
     from scipy.stats import t
 
@@ -172,7 +188,11 @@ def judge(claim: dict, records: list[dict]) -> Verdict:
     verdict = FAILS if outcomes[FAILS] else TIED if outcomes[TIED] else HOLDS
     words = {HOLDS: f"{side} than", TIED: "cannot be told apart from", FAILS: f"not {side} than"}
     parts = [f"{words[v]} {', '.join(outcomes[v])}" for v in (HOLDS, TIED, FAILS) if outcomes[v]]
-    return Verdict(**base, ours=f"{model} {metric} {_fmt(mine)}: " + "; ".join(parts), verdict=verdict)
+    ours = f"{model} {metric} {_fmt(mine)}: " + "; ".join(parts)
+    networks = feature_networks(records, [model, *others]) if metric in FEATURE_METRICS else set()
+    if len(networks) > 1:
+        ours += f" (scored on {len(networks)} different feature networks: their scales differ)"
+    return Verdict(**base, ours=ours, verdict=verdict)
 
 
 def claims_markdown(verdicts: list[Verdict]) -> str:

@@ -201,6 +201,13 @@ SKLEARN_OPTION = click.option(
     help="VAE family: fraction of the steps over which the KL weight rises from 0 to beta.",
 )
 @click.option(
+    "--stage2-steps",
+    type=int,
+    default=ModelConfig.stage2_steps,
+    show_default=True,
+    help="2-Stage VAE: stage 2's own iterations after all of --steps train stage 1 (0: half each).",
+)
+@click.option(
     "--net",
     type=click.Choice(NETS),
     default=ModelConfig.net,
@@ -240,6 +247,7 @@ def train(
     penalty,
     likelihood,
     kl_warmup,
+    stage2_steps,
     net,
     image_shape,
     threads,
@@ -275,6 +283,7 @@ def train(
         penalty=penalty,
         likelihood=likelihood,
         kl_warmup=kl_warmup,
+        stage2_steps=stage2_steps,
         net=net,
         image_shape=image_shape or image_shape_of(data, bundled),
         **shapes,
@@ -284,7 +293,7 @@ def train(
         import torch
 
         torch.set_num_threads(threads)
-    shown = show_progress(f"train {model_name}", train_config.steps, "it", quiet)
+    shown = show_progress(f"train {model_name}", train_config.steps + stage2_steps, "it", quiet)
 
     def on_iteration(iteration: int, row: dict | None) -> None:
         shown.update(iteration, _main_loss(row))

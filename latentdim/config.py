@@ -43,7 +43,10 @@ class ModelConfig:
     image source (IDX, the ``x_train`` layout, scikit-learn's digits) and recorded with
     the run; ``conv`` needs it. ``kl_warmup`` (VAE family only; default 0, none) is
     the fraction of the training steps over which the KL weight rises linearly from 0
-    to beta (:class:`latentdim.models.vae.VAE`).
+    to beta (:class:`latentdim.models.vae.VAE`). ``stage2_steps`` (2-Stage VAE only;
+    default 0) is stage 2's own budget: 0 splits the training steps in half between the
+    stages; N > 0 trains stage 1 for all the steps, then stage 2 for N more
+    (:class:`latentdim.models.vae.TwoStageVAE`).
     """
 
     model: str
@@ -56,6 +59,7 @@ class ModelConfig:
     net: str = "mlp"
     image_shape: tuple[int, int, int] | None = None
     kl_warmup: float = 0.0
+    stage2_steps: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -77,6 +81,10 @@ class ModelConfig:
             )
         if not 0.0 <= self.kl_warmup < 1.0:
             raise LatentdimError(f"kl_warmup must be a fraction of the steps in [0, 1), got {self.kl_warmup}")
+        if not isinstance(self.stage2_steps, int) or self.stage2_steps < 0:
+            raise LatentdimError(f"stage2_steps must be an integer >= 0, got {self.stage2_steps}")
+        if self.stage2_steps and self.model != "two-stage-vae":
+            raise LatentdimError(f"{self.model} has no second stage: stage2_steps is for two-stage-vae")
         if self.net not in NETS:
             raise LatentdimError(f"unknown net {self.net!r}; choose from {', '.join(NETS)}")
 

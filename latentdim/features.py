@@ -12,12 +12,18 @@
 * ``mnist-cnn``: the 128 penultimate activations of a LeNet-style classifier of MNIST
   (28 x 28, pixels in [0, 1], standardised): conv 3x3 32 - ReLU - max-pool 2 - conv 3x3
   64 - ReLU - max-pool 2 - dropout 0.25 - dense 128 - ReLU (the features) - dropout 0.5 -
-  dense 10. Trained on first use, deterministically (one thread, seed 0, Adam lr 1e-3 on
-  a cosine schedule to 0, 6 epochs of batch 128; about 6 minutes on one core) on the
-  60 000 training images of ``$LATENTDIM_DATA/mnist`` (the original IDX files), scored
-  on the 10 000 t10k images (0.9927 here; without dropout and the schedule it stayed
-  at 0.987-0.989 after 3-4 epochs), and cached with its accuracy and the training
-  files' SHA-256. Why
+  dense 10, trained (one thread, seed 0, Adam lr 1e-3 on a cosine schedule to 0, 6
+  epochs of batch 128; about 6 minutes on one core) on the 60 000 training images of
+  ``$LATENTDIM_DATA/mnist`` and scored on the 10 000 t10k images (without dropout and
+  the schedule it stayed at 0.987-0.989 after 3-4 epochs). The network trained from
+  the original IDX files **ships with latentdim** (``latentdim/weights``, t10k accuracy
+  0.992, its weights' hash checked on load): training is deterministic on one machine,
+  but two CPUs gave two networks (t10k accuracy 0.9927 and 0.992), and FIDs on two
+  networks are on two scales, so a network trained on first use would make every
+  machine's FIDs incomparable with the committed ones. MNIST files other than the
+  originals (their SHA-256 differ) get a network trained on first use and cached with
+  its accuracy and the files' SHA-256. Records carry the hash of the network that
+  scored them (``features_sha256``). Why
   these features and not Inception: FID compares Gaussians fitted to features that a
   network trained for recognition finds salient; the field's Inception-v3 was trained
   on ImageNet photographs, and no copy of its weights can be had here. A classifier of
@@ -37,6 +43,7 @@ MMD^2 with the cubic polynomial kernel k(a, b) = (a . b / f + 1)^3 on f features
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -211,7 +218,8 @@ def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> 
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise LatentdimError(f"MNIST files in {files['train_images'].parent}: image and label counts differ")
     # one thread, and the global RNG (dropout) seeded inside a fork: the same network on
-    # every machine, and the caller's RNG untouched
+    # one machine, and the caller's RNG untouched (another CPU rounds differently and
+    # trains another network: hence the packaged one)
     with torch_threads(1), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         g = torch.Generator().manual_seed(0)
@@ -243,6 +251,25 @@ def mnist_cnn() -> tuple[MnistCNN, float]:
     return _mnist_cnn_in(cache_dir(), os.environ.get("LATENTDIM_DATA"))
 
 
+PACKAGED = Path(__file__).parent / "weights"  # networks that ship with latentdim
+
+
+def packaged_mnist_cnn() -> tuple[MnistCNN, float, dict] | None:
+    """The mnist-cnn that ships with latentdim (``latentdim/weights``): the network,
+    its t10k accuracy and its metadata, or None where it is absent or damaged (its
+    weights' hash must be the one recorded beside them)."""
+    weights, meta = PACKAGED / "mnist-cnn-v2.pt", PACKAGED / "mnist-cnn-v2.json"
+    try:
+        recorded = json.loads(meta.read_text())
+        net = MnistCNN()
+        net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+        if _network_hash(net) != recorded["network_id"]:
+            return None
+        return net.eval(), float(recorded["accuracy"]), recorded
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
+
+
 @functools.lru_cache(maxsize=2)
 def _mnist_cnn_in(folder: Path, _root: str | None) -> tuple[MnistCNN, float]:
     from latentdim.files import file_sha256
@@ -251,8 +278,11 @@ def _mnist_cnn_in(folder: Path, _root: str | None) -> tuple[MnistCNN, float]:
     try:
         files = mnist_files()
     except LatentdimError:
-        files = None  # a cached network serves without the data; training needs it
+        files = None  # a packaged or cached network serves without the data; training needs it
     hashes = None if files is None else {key: file_sha256(path) for key, path in files.items()}
+    packaged = packaged_mnist_cnn()
+    if packaged is not None and (hashes is None or hashes == packaged[2]["files"]):
+        return packaged[0], packaged[1]  # the original MNIST files: the network that ships
     if weights.is_file() and meta.is_file():
         try:
             net = MnistCNN()
@@ -332,6 +362,23 @@ FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def feature_network_id(name: str) -> str | None:
+    """The SHA-256 (16 hex digits) of a trained feature network's weights, None for the
+    others. A network trained on first use is deterministic on one machine, but another
+    CPU rounds differently and trains another network: FIDs on two networks are on two
+    scales, so records carry this and comparisons check it."""
+    nets = {"digits-cnn": digits_cnn, "mnist-cnn": mnist_cnn}
+    return _network_hash(nets[name]()[0]) if name in nets else None
+
+
+def _network_hash(net: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in sorted(net.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def feature_accuracy(name: str) -> float | None:
     """The held-out accuracy of a classifier feature network (None for the others)."""
     if name == "digits-cnn":
@@ -356,6 +403,7 @@ def fid_floor(name: str, train: np.ndarray, test: np.ndarray, rows: int = 10_000
         "test_rows": int(test.shape[0]),
         "features": name,
         "features_accuracy": feature_accuracy(name),
+        "features_sha256": feature_network_id(name),
     }
 
 

@@ -23,7 +23,7 @@ def fid_floors(records: list[dict], out: Path) -> dict[str, dict]:
     """Per dataset of ``records`` with a test set of its own and a feature network:
     its floor (``fid``, ``kid``, rows, features, the network's accuracy), or
     ``{"error": ...}`` where its files cannot be read here. Writes ``out/floor.json``."""
-    from latentdim.features import fid_floor
+    from latentdim.features import feature_network_id, fid_floor
     from latentdim.studies import checked_rows
 
     wanted = {}
@@ -39,7 +39,13 @@ def fid_floors(records: list[dict], out: Path) -> dict[str, dict]:
     cached = _read(path) if path.is_file() else {}
     floors = {}
     for dataset, (data, name) in sorted(wanted.items()):
-        key = f"{data['sha256']}/{data['test_sha256']}/{name}"
+        try:
+            network = feature_network_id(name)  # this machine's network: the floor is on it
+        except LatentdimError as exc:  # no network here (nor the data to train it): keep what is kept
+            kept = cached.get(dataset)
+            floors[dataset] = kept if isinstance(kept, dict) and "fid" in kept else {"error": str(exc)}
+            continue
+        key = f"{data['sha256']}/{data['test_sha256']}/{name}/{network}"
         entry = cached.get(dataset)
         if not isinstance(entry, dict) or entry.get("key") != key or "fid" not in entry:
             try:

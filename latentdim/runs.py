@@ -24,7 +24,7 @@ from latentdim import metrics
 from latentdim.autoencoder import AutoEncoder
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import DivergenceError, LatentdimError
-from latentdim.features import feature_accuracy, features, kid
+from latentdim.features import feature_accuracy, feature_network_id, features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
 from latentdim.training import History, resolve_device, train
@@ -132,6 +132,7 @@ def evaluate(
         "fid": fid,
         "fid_features": fid_features,
         "features_accuracy": feature_accuracy(fid_features),
+        "features_sha256": feature_network_id(fid_features),
         "kid": kid(generated_features, real_features),
         "nac": None if np.isnan(nac) else nac,
         "active_dims": int(active.size),
@@ -319,7 +320,7 @@ def fit_stack(
         timings = {
             "train_seconds": train_seconds,
             "eval_seconds": evaluated - began,
-            "iterations_per_second": config.steps / train_seconds,
+            "iterations_per_second": (config.steps + model_config.stage2_steps) / train_seconds,
             "threads": torch.get_num_threads(),
             **engine,
         }

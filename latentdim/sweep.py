@@ -44,7 +44,7 @@ _RECORD_FIELDS = {
     "replicate": int,
 }
 _FIX = " (corrupt? delete that line: a resumed sweep runs its cell again)"
-_TEXT_METRICS = ("fid_features",)
+_TEXT_METRICS = ("fid_features", "features_sha256")
 _REQUIRED_METRICS = ("scaled_fid", "fid", "active_dims", "recon_mse")
 
 

@@ -113,7 +113,8 @@ def train(
     parameters its optimiser owns require gradients, so no step pays for gradients it
     discards.
     """
-    steps = model.make_steps(config.steps)
+    total = model.iterations(config.steps)
+    steps = model.make_steps(total)
     params = list(model.parameters())
     owned = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in steps]
     batches = Minibatches(xn, config.batch_size, generators)
@@ -122,8 +123,8 @@ def train(
     errors: dict[int, DivergenceError] = {}
     sums: dict[str, torch.Tensor] = {}
     count = 0
-    for iteration in range(config.steps):
-        scheduled = model.schedule(iteration, config.steps, steps)
+    for iteration in range(total):
+        scheduled = model.schedule(iteration, total, steps)
         for step, own in zip(steps, owned, strict=True):
             if len(steps) > 1:
                 for p in params:
@@ -139,7 +140,7 @@ def train(
                 name = f"{step.name}_{key}"
                 sums[name] = sums[name] + value.detach() if name in sums else value.detach()
         count += 1
-        if (iteration + 1) % config.log_every == 0 or iteration + 1 == config.steps:
+        if (iteration + 1) % config.log_every == 0 or iteration + 1 == total:
             table = (torch.stack(list(sums.values())) / count).T.tolist()  # K lists of losses
             mask = model.latent_mask()
             masks = None if mask is None else mask.detach().tolist()

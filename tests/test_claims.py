@@ -122,3 +122,15 @@ def test_a_study_s_claims_get_their_verdicts_in_the_report(tmp_path):
     spec.write_text(SPEC.replace('than = ["vae"]', 'than = ["flexae"]'))
     with pytest.raises(LatentdimError, match="names flexae, not a model of the study"):
         load_study(spec)
+
+
+def test_an_fid_ordering_over_two_feature_networks_says_so():
+    values = {"a": [1.0, 1.1, 0.9], "b": [2.0, 2.1, 1.9]}
+    mixed = records(values)
+    for record in mixed:
+        record["metrics"]["features_sha256"] = "net-1" if record["model"] == "a" else "net-2"
+    claim = {"says": "a beats b", "metric": "fid", "lower": "a", "than": ["b"]}
+    assert "scored on 2 different feature networks" in judge(claim, mixed).ours
+    assert "feature networks" not in judge(claim, records(values)).ours
+    nac = {**claim, "metric": "nac"}  # not on features: nothing to say
+    assert "feature networks" not in judge(nac, records(values, metric="nac")).ours

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from test_images import idx_bytes
 
@@ -84,6 +85,9 @@ def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, 
     (record,) = RecordStore(tmp_path / "out" / "records.jsonl").load().values()
     assert record["cell"]["data"]["test_sha256"] == data["test_sha256"]  # the record names both files
     assert record["metrics"]["features_accuracy"] == mnist_cnn()[1]
+    from latentdim.features import feature_network_id
+
+    assert record["metrics"]["features_sha256"] == feature_network_id("mnist-cnn")  # which network scored it
 
     from latentdim.report import report
 
@@ -186,8 +190,40 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
     _mnist_cnn_in.cache_clear()
     monkeypatch.delenv("LATENTDIM_DATA")
     monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
+    from latentdim import features as module
+
+    served, served_accuracy = mnist_cnn()  # no data, no cache: the network that ships
+    meta = json.loads((module.PACKAGED / "mnist-cnn-v2.json").read_text())
+    assert served_accuracy == meta["accuracy"] >= 0.99 and module._network_hash(served) == meta["network_id"]
+    _mnist_cnn_in.cache_clear()
+    damaged = tmp_path / "weights"
+    damaged.mkdir()
+    (damaged / "mnist-cnn-v2.json").write_text(json.dumps(meta))
+    weights = bytearray((module.PACKAGED / "mnist-cnn-v2.pt").read_bytes())
+    weights[-2000] ^= 0xFF  # one weight's bits: the hash no longer matches
+    (damaged / "mnist-cnn-v2.pt").write_bytes(bytes(weights))
+    monkeypatch.setattr(module, "PACKAGED", damaged)
+    assert module.packaged_mnist_cnn() is None
     with pytest.raises(LatentdimError, match="set LATENTDIM_DATA to the folder that holds mnist/"):
         mnist_cnn()
+    _mnist_cnn_in.cache_clear()
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs the real MNIST: LATENTDIM_DATA, a folder with mnist/")
+def test_the_original_files_get_the_packaged_network_and_its_accuracy(tmp_path, monkeypatch):
+    from latentdim.data import read_idx, read_idx_labels
+    from latentdim.features import packaged_mnist_cnn
+
+    monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
+    _mnist_cnn_in.cache_clear()
+    net, accuracy = mnist_cnn()
+    assert not (tmp_path / "empty").exists()  # nothing trained, nothing cached
+    assert accuracy == packaged_mnist_cnn()[1]
+    images = read_idx(REAL / MNIST_FILES["test_images"])
+    labels = read_idx_labels(REAL / MNIST_FILES["test_labels"])
+    with torch.no_grad():
+        predicted = torch.cat([net(chunk).argmax(1) for chunk in torch.from_numpy(images).split(2000)])
+    assert float(np.mean(predicted.numpy() == labels)) == accuracy  # the recorded t10k accuracy
     _mnist_cnn_in.cache_clear()
 
 

@@ -343,5 +343,5 @@ def test_a_study_reuses_the_cells_another_sweep_finished(tmp_path):
     assert mine[shared]["reused_from"] == str(tmp_path / "big-out")
     assert {k: v for k, v in mine[shared].items() if k != "reused_from"} == theirs[shared]
     assert sweep(small, tmp_path / "small-out", jobs=1, reuse=[tmp_path / "big-out"]).reused == 0
-    with pytest.raises(LatentdimError, match="--reuse .*nowhere: no records.jsonl there"):
+    with pytest.raises(LatentdimError, match=r"--reuse .*nowhere: no records\.jsonl there"):
         sweep(small, tmp_path / "other", jobs=1, reuse=[tmp_path / "nowhere"])

@@ -277,3 +277,19 @@ def test_two_stage_vae_run_logs_both_stages():
     assert (result.history.column("vae_nll2")[:2] == 0).all() and (
         result.history.column("vae_nll2")[2:] != 0
     ).all()
+
+
+def test_two_stage_vae_may_give_stage_two_a_budget_of_its_own():
+    x = make_dataset(2, 8, samples=600, seed=0).x
+    budget = TrainConfig(steps=40, batch_size=32, log_every=10, eval_samples=60)
+    config = ModelConfig("two-stage-vae", 3, stage2_steps=20, **SMALL)
+    result = fit(x, config, budget)
+    assert result.history.column("step").tolist() == [10, 20, 30, 40, 50, 60]  # 40 + 20 iterations
+    assert result.history.column("stage").tolist() == [1, 1, 1, 1, 2, 2]  # stage 1 has all of --steps
+    assert result.history.column("kl2_weight").tolist()[-2:] == [0.9, 1.0]  # warmed over 10
+    halves = fit(x, ModelConfig("two-stage-vae", 3, **SMALL), budget)
+    assert halves.history.column("stage").tolist() == [1, 1, 2, 2]
+    with pytest.raises(LatentdimError, match="vae has no second stage"):
+        ModelConfig("vae", 3, stage2_steps=20)
+    with pytest.raises(LatentdimError, match="stage2_steps must be an integer >= 0"):
+        ModelConfig("two-stage-vae", 3, stage2_steps=-1)

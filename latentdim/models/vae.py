@@ -260,8 +260,12 @@ class TwoStageVAE(VAE):
         loss = nll2 + self.kl2_weight * kl2
         return {"loss": loss, **firsts, "nll2": nll2, "kl2": kl2, "gamma2": self.log_gamma2.exp()}
 
+    def iterations(self, steps: int) -> int:
+        return steps + self.config.stage2_steps
+
     def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
-        half = total_steps // 2
+        stage2 = self.config.stage2_steps
+        half = total_steps - stage2 if stage2 else total_steps // 2  # stage 1's steps
         first = super().schedule(iteration, half, steps)  # stage 1's KL warm-up, over its own steps
         stage = 1 if iteration < half else 2
         warm = min(1.0, (iteration - half) / max(1, (total_steps - half) // 2)) if stage == 2 else 1.0
