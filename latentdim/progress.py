@@ -43,11 +43,16 @@ class ProgressLines:
         elapsed = time.monotonic() - self.start
         rate = done / elapsed if elapsed > 0 else float("inf")
         left = (self.total - done) / rate if done and rate > 0 else float("nan")
-        shown = f"{rate:.2f}" if rate < 100 else f"{rate:.0f}"
+        if rate >= 100:
+            speed = f"{rate:.0f} {self.unit}/s"
+        elif rate >= 0.1:
+            speed = f"{rate:.2f} {self.unit}/s"
+        else:  # a slow unit (a stack of cells): how long one takes
+            speed = f"{duration(1 / rate)} each"
         when = f"{duration(left)} left" if done < self.total else f"done in {duration(elapsed)}"
         extra = f", {detail}" if detail else ""
         line = f"{self.label}: {done}/{self.total} {self.unit} ({100 * done // self.total} %), "
-        print(f"{line}{shown} {self.unit}/s, {when}{extra}", file=self.stream, flush=True)
+        print(f"{line}{speed}, {when}{extra}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass

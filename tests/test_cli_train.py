@@ -122,3 +122,8 @@ def test_progress_lines_every_tenth_and_at_the_end():
     for done in (1, 2, 3):
         shown.update(done)
     assert len(stream.getvalue().splitlines()) == 3  # fewer units than tenths: a line per unit
+    stream = io.StringIO()
+    slow = ProgressLines("job", 3, "cells", stream)
+    slow.start -= 600  # ten minutes for the first cell
+    slow.update(1)
+    assert "cells (33 %), 10 min 00 s each, 20 min 00 s left" in stream.getvalue()  # not "0.00 cells/s"

@@ -217,9 +217,13 @@ class TwoStageVAE(VAE):
     Stage 1 is the VAE above (default likelihood ``learned``, as in the paper); stage 2
     is a learned-variance Gaussian VAE of the same latent size m and hidden widths,
     trained on z ~ q1(z|x) of fresh minibatches (the stage-1 encoder is frozen by then,
-    and z carries no gradient into it). One training loop, one run directory: the
-    first half of the budget trains stage 1, the second half stage 2 (the paper trains
-    each to convergence, for as many epochs). Codes, NAC and active units are stage 1's.
+    and z carries no gradient into it). One training loop, one run directory: by
+    default the first half of the budget trains stage 1, the second half stage 2;
+    ``stage2_steps = N`` trains stage 1 for the whole budget, then stage 2 for N more
+    iterations. The paper's code gives each stage a budget of its own (400 epochs, then
+    800 for stage 2) and a wider stage 2 (3 x 1024; here stage 1's widths):
+    ``studies/two-stage-recipe`` measures the two recipes. Codes, NAC and active units
+    are stage 1's.
 
     Deviation: stage 2's KL weight warms up linearly from 0 to 1 over the first half of
     its steps. Measured on digits (m = 16, 3000 steps, seed 0, FID on digits-CNN
