@@ -20,7 +20,7 @@ from torch import nn
 from latentdim import metrics
 from latentdim.config import ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.nets import reset_parameters
+from latentdim.nets import decoder_net, encoder_net, reset_parameters
 
 Losses = dict[str, torch.Tensor]
 
@@ -99,8 +99,8 @@ class AutoEncoder(nn.Module):
             raise LatentdimError(f"{self.name} has no KL term to warm up: kl_warmup is for the VAE family")
         self.config = config
         k, d, m = self.stack, config.data_dim, config.latent_dim
-        self.encoder = config.encoder_net(self.encoder_outputs * m, k)
-        self.decoder = config.decoder_net(k)
+        self.encoder = encoder_net(config, self.encoder_outputs * m, k)
+        self.decoder = decoder_net(config, k)
         self.register_buffer("shift", torch.zeros(k, d))
         self.register_buffer("scale", torch.ones(k))
         self._build()

@@ -103,23 +103,8 @@ class ModelConfig:
                 f"got {shape[1]} x {shape[2]}"
             )
 
-    def encoder_net(self, outputs: int, stack: int = 1):
-        """The encoder of ``net`` (a torch module): data rows (K, B, d) to (K, B, outputs)."""
-        from latentdim.nets import conv_encoder, mlp
-
-        if self.net == "conv":
-            return conv_encoder(self._image_shape(), self.hidden, outputs, stack)
-        return mlp([self.data_dim, *self.hidden, outputs], stack)
-
-    def decoder_net(self, stack: int = 1):
-        """The decoder of ``net`` (a torch module): codes (K, B, m) to data rows (K, B, d)."""
-        from latentdim.nets import conv_decoder, mlp
-
-        if self.net == "conv":
-            return conv_decoder(self._image_shape(), self.hidden[::-1], self.latent_dim, stack)
-        return mlp([self.latent_dim, *reversed(self.hidden), self.data_dim], stack)
-
-    def _image_shape(self) -> tuple[int, int, int]:
+    def conv_image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) a ``conv`` net reads a row as; one line where it is unknown."""
         if self.image_shape is None:
             raise LatentdimError(
                 "net 'conv' needs the image shape (C, H, W), and the data source does not say it: "

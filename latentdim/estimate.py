@@ -101,8 +101,8 @@ from latentdim.errors import LatentdimError
 from latentdim.metrics import active_dims, local_gap_contrasts, local_gap_counts, variance_gap_count
 from latentdim.models import build_model
 from latentdim.runs import generators, train_new
-from latentdim.studies import torch_threads, worker_pool
-from latentdim.training import resolve_device
+from latentdim.studies import worker_pool
+from latentdim.training import resolve_device, torch_threads
 
 MAX_BAND_POINTS = 5000  # DANCoFit's
 MAX_BAND_ROWS = 10_000

@@ -17,10 +17,13 @@
   ``$LATENTDIM_DATA/mnist`` and scored on the 10 000 t10k images (without dropout and
   the schedule it stayed at 0.987-0.989 after 3-4 epochs). The network trained from
   the original IDX files **ships with latentdim** (``latentdim/weights``, t10k accuracy
-  0.992, its weights' hash checked on load): training is deterministic on one machine,
-  but two CPUs gave two networks (t10k accuracy 0.9927 and 0.992), and FIDs on two
-  networks are on two scales, so a network trained on first use would make every
-  machine's FIDs incomparable with the committed ones. MNIST files other than the
+  0.992, its weights' hash checked on load): training is deterministic on one machine
+  (trained twice here: the same bytes, network id f2d1c647db58de80), but the same code
+  and seed on another machine gave another network (t10k accuracy 0.9927), as the
+  convolutions' kernels depend on the CPU (the digits conv studies re-run on another
+  machine move by a few FID points where the MLP ones repeat to the last digit), and
+  FIDs on two networks are on two scales: a network trained on first use would make
+  every machine's FIDs incomparable with the committed ones. MNIST files other than the
   originals (their SHA-256 differ) get a network trained on first use and cached with
   its accuracy and the files' SHA-256. Records carry the hash of the network that
   scored them (``features_sha256``). Why
@@ -102,7 +105,7 @@ def _train_digits_cnn() -> tuple[DigitsCNN, float]:
     from sklearn.model_selection import train_test_split
 
     from latentdim.data import sklearn_data
-    from latentdim.studies import torch_threads
+    from latentdim.training import torch_threads
 
     x, y = sklearn_data("digits"), load_digits().target
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
@@ -211,7 +214,7 @@ def mnist_files(folder: Path | None = None) -> dict[str, Path]:
 
 def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> tuple[MnistCNN, float]:
     from latentdim.data import read_idx, read_idx_labels
-    from latentdim.studies import torch_threads
+    from latentdim.training import torch_threads
 
     x_train, y_train = read_idx(files["train_images"]), read_idx_labels(files["train_labels"])
     x_test, y_test = read_idx(files["test_images"]), read_idx_labels(files["test_labels"])

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentdim.config import CONV_CHANNELS
+from latentdim.config import CONV_CHANNELS, ModelConfig
 
 
 def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -312,3 +312,18 @@ def reset_parameters(module: nn.Module, generators: Sequence[torch.Generator]) -
             bound = 1.0 / math.sqrt(fan_in)
             bias = torch.empty(layer.bias.shape[1]).uniform_(-bound, bound, generator=generator)
             layer.set_member(k, weight, bias)
+
+
+def encoder_net(config: ModelConfig, outputs: int, stack: int = 1) -> nn.Module:
+    """The encoder of ``config.net``: data rows (K, B, d) to (K, B, outputs)."""
+    if config.net == "conv":
+        return conv_encoder(config.conv_image_shape(), config.hidden, outputs, stack)
+    return mlp([config.data_dim, *config.hidden, outputs], stack)
+
+
+def decoder_net(config: ModelConfig, stack: int = 1) -> nn.Module:
+    """The decoder of ``config.net``: codes (K, B, m) to data rows (K, B, d)."""
+    if config.net == "conv":
+        return conv_decoder(config.conv_image_shape(), config.hidden[::-1], config.latent_dim, stack)
+    return mlp([config.latent_dim, *reversed(config.hidden), config.data_dim], stack)
+

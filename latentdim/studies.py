@@ -63,6 +63,7 @@ from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays, versions
 from latentdim.models import MODELS
 from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
+from latentdim.training import torch_threads
 
 _STUDY_KEYS = {"name", "description", "seed", "datasets", "models", "latent_dims", "seeds", "train", "model"}
 _STUDY_KEYS |= {"claims"}
@@ -428,17 +429,6 @@ def _model(entry, defaults: dict, where: str) -> tuple[str, dict, dict]:
 @functools.lru_cache(maxsize=4)
 def _synthetic_dataset(data_json: str):
     return generate(SyntheticSpec(**json.loads(data_json)))
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch threads, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _init_worker(setup: Callable | None = None, args: tuple = ()) -> None:

@@ -1,0 +1,42 @@
+"""The package's import graph has no cycle, counting imports inside functions too."""
+
+import ast
+from pathlib import Path
+
+import latentdim
+
+PACKAGE = Path(latentdim.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("latentdim"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("latentdim")}
+    return found
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+    # the package's __init__ re-exports lazily; a module importing "latentdim" means it
+    graph["latentdim"] = set()
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for dep in sorted(graph.get(node, ())):
+            assert state.get(dep) != "open", "import cycle: " + " -> ".join([*path, dep])
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
