@@ -300,27 +300,35 @@ def sweep(
             on_start(len(todo), len(cells))
         start = time.time()
         ok = failed = samples = 0
-        if todo:
-            recorded = set(records)
-            for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
-                try:
-                    store.append(record)
-                except OSError as exc:  # the pool's workers are stopped on the way out
-                    raise LatentdimError(
-                        f"cannot record a finished cell in {store.path}: {exc.strerror or exc}; the "
-                        f"{len(recorded)} cells recorded before it are intact: free space (or make the "
-                        "folder writable) and run the same command to resume"
-                    ) from None
-                recorded.add(record["id"])
-                ok += record["status"] == "ok"
-                failed += record["status"] != "ok"
-                samples += record["timings"]["training_samples"]
-                if on_record is not None:
-                    on_record(record)
+        engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
+        try:
+            if todo:
+                recorded = set(records)
+                for record in EXECUTORS[executor](stacks, jobs=jobs, scheduler=scheduler, device=device):
+                    try:
+                        store.append(record)
+                    except OSError as exc:  # the pool's workers are stopped on the way out
+                        raise LatentdimError(
+                            f"cannot record a finished cell in {store.path}: {exc.strerror or exc}; the "
+                            f"{len(recorded)} cells recorded before it are intact: free space (or make the "
+                            "folder writable) and run the same command to resume"
+                        ) from None
+                    recorded.add(record["id"])
+                    ok += record["status"] == "ok"
+                    failed += record["status"] != "ok"
+                    samples += record["timings"]["training_samples"]
+                    if on_record is not None:
+                        on_record(record)
+        except BaseException as exc:  # a signal, a full disk: the invocation is logged as stopped
+            wall, skipped = time.time() - start, len(cells) - len(todo)
+            summary = SweepSummary(len(cells), skipped, ok + failed, ok, failed, wall, samples, reused)
+            with contextlib.suppress(OSError, LatentdimError):
+                stopped = type(exc).__name__
+                _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine, stopped)
+            raise
         summary = SweepSummary(
             len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples, reused
         )
-        engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
         _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
     return summary
 
@@ -385,9 +393,11 @@ def sweep_lock(out: Path) -> Iterator[None]:
 
 
 def _log_sweep(
-    out: Path, study: Study, summary: SweepSummary, executor, jobs, scheduler, command, start, engine
+    out: Path, study: Study, summary: SweepSummary, executor, jobs, scheduler, command, start, engine,
+    stopped: str | None = None,
 ):
-    """Append one line per invocation to ``OUT/sweeps.jsonl``: what ran, how, how fast."""
+    """Append one line per invocation to ``OUT/sweeps.jsonl``: what ran, how, how fast;
+    ``stopped`` names what ended it early (a signal's exception), None when it finished."""
     entry = {
         "study": study.to_dict(),
         "command": list(command) if command is not None else None,
@@ -396,6 +406,7 @@ def _log_sweep(
         "scheduler": scheduler if executor == "dask" else None,
         "engine": engine,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
+        "stopped": stopped,
         "summary": {**summary.__dict__, "samples_per_second": summary.samples_per_second},
         "versions": versions(),
     }

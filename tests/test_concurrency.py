@@ -2,6 +2,7 @@
 refuses at once, naming the holder; the lock dies with its holder, even by SIGKILL;
 SIGINT and SIGTERM stop the workers, keep every finished record and say how to resume."""
 
+import json
 import os
 import resource
 import signal
@@ -103,6 +104,8 @@ def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_pat
     assert not [p for p in workers if _alive(p)], "orphaned workers"
     recorded = RecordStore(out / "records.jsonl").load(repair=False)
     assert f"{len(recorded)} cells are recorded" in stderr
+    (entry,) = [json.loads(line) for line in read_lines(out / "sweeps.jsonl")]  # the stopped run is logged
+    assert entry["stopped"] and entry["summary"]["ran"] == len(recorded) < 16
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert len(read_lines(out / "records.jsonl")) == 16  # finished cells kept, none twice

@@ -169,9 +169,11 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
             command = " ".join(s["command"]) if s.get("command") else "(library call)"
             reused = summary.get("reused")
             reused = f"reused {reused} cells, " if isinstance(reused, int) and reused else ""
+            stopped = " (stopped early)" if s.get("stopped") else ""
             lines.append(
                 f"{command}   # {s['started']}: {reused}ran {summary['ran']} of {summary['cells']} cells "
                 f"in {summary['wall_seconds']:.0f} s, {summary['samples_per_second']:.0f} training samples/s"
+                f"{stopped}"
             )
         lines += [f"latentdim report {out}", "```", ""]
     lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
