@@ -259,7 +259,3 @@ class AutoEncoder(nn.Module):
     def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
         """Update schedules before ``iteration``; return values worth logging."""
         return {}
-
-    def iterations(self, steps: int) -> int:
-        """How many iterations a budget of ``steps`` trains (a second stage may add its own)."""
-        return steps

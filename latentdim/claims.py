@@ -139,12 +139,22 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.{digits}f} ± {float(np.std(values, ddof=1)):.{digits}f}"
 
 
+def pooled_sd(*samples: list[float]) -> float | None:
+    """Within-sample sd pooled over every sample with two values or more (None: none has)."""
+    squares = dof = 0.0
+    for values in samples:
+        v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+        if v.size >= 2:
+            squares += float(((v - v.mean()) ** 2).sum())
+            dof += v.size - 1
+    return math.sqrt(squares / dof) if dof else None
+
+
 def pair_verdict(a: list[float], b: list[float]) -> str:
     """Is mean(a) below mean(b)? :data:`HOLDS`, :data:`FAILS` or :data:`TIED` (see the module)."""
-    if len(a) + len(b) < 3:
+    sd = pooled_sd(a, b)
+    if sd is None:
         return TIED  # no degrees of freedom: the spread is unknown
-    ss = sum(float(np.sum((np.asarray(v) - np.mean(v)) ** 2)) for v in (a, b))
-    sd = math.sqrt(ss / (len(a) + len(b) - 2))
     diff = float(np.mean(a) - np.mean(b))
     margin = _t(len(a) + len(b) - 2) * sd * math.sqrt(1 / len(a) + 1 / len(b))
     if abs(diff) <= margin:  # sd = 0 and equal means also land here

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentdim.claims import pooled_sd
 from latentdim.errors import LatentdimError
 from latentdim.files import config_hash
 from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
@@ -125,17 +126,6 @@ def common_records(yours: list[dict], reference: list[dict]) -> tuple[list[dict]
     return keep(yours), keep(reference), skipped
 
 
-def _pooled_sd(*samples: list[float]) -> float | None:
-    """Within-sample sd pooled over every sample with two values or more."""
-    squares = dof = 0.0
-    for values in samples:
-        v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-        if v.size >= 2:
-            squares += float(((v - v.mean()) ** 2).sum())
-            dof += v.size - 1
-    return math.sqrt(squares / dof) if dof else None
-
-
 def _mean_row(section: str, label: str, mine: list[float], ref: list[float], sd: float | None, digits: int):
     def fmt(values):
         v = np.asarray(values, dtype=float)
@@ -185,7 +175,7 @@ def compare(yours: list[dict], reference: list[dict]) -> Comparison:
 
     def pooled(dataset, model, metric):
         cells = [g for side in (my_groups, ref_groups) for k, g in side.items() if k[:2] == (dataset, model)]
-        return _pooled_sd(*(values(g, metric) for g in cells))
+        return pooled_sd(*(values(g, metric) for g in cells))
 
     for metric, section, digits, wanted in (
         ("active_dims", "active dims of the masked models", 1, lambda g: g.masked),

@@ -103,6 +103,11 @@ class ModelConfig:
                 f"got {shape[1]} x {shape[2]}"
             )
 
+    def iterations(self, steps: int) -> int:
+        """How many iterations a budget of ``steps`` trains: ``steps``, and a 2-Stage VAE's
+        ``stage2_steps`` after them."""
+        return steps + self.stage2_steps
+
     def conv_image_shape(self) -> tuple[int, int, int]:
         """The (C, H, W) a ``conv`` net reads a row as; one line where it is unknown."""
         if self.image_shape is None:

@@ -320,7 +320,8 @@ def fit_stack(
         timings = {
             "train_seconds": train_seconds,
             "eval_seconds": evaluated - began,
-            "iterations_per_second": (config.steps + model_config.stage2_steps) / train_seconds,
+            "iterations": model_config.iterations(config.steps),
+            "iterations_per_second": model_config.iterations(config.steps) / train_seconds,
             "threads": torch.get_num_threads(),
             **engine,
         }

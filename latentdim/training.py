@@ -125,7 +125,7 @@ def train(
     parameters its optimiser owns require gradients, so no step pays for gradients it
     discards.
     """
-    total = model.iterations(config.steps)
+    total = model.config.iterations(config.steps)
     steps = model.make_steps(total)
     params = list(model.parameters())
     owned = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in steps]

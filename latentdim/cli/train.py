@@ -155,7 +155,7 @@ def train(
         import torch
 
         torch.set_num_threads(threads)
-    shown = show_progress(f"train {model_name}", train_config.steps + stage2_steps, "it", quiet)
+    shown = show_progress(f"train {model_name}", model_config.iterations(train_config.steps), "it", quiet)
 
     def on_iteration(iteration: int, row: dict | None) -> None:
         shown.update(iteration, _main_loss(row))

@@ -268,9 +268,6 @@ class TwoStageVAE(VAE):
         loss = nll2 + self.kl2_weight * kl2
         return {"loss": loss, **firsts, "nll2": nll2, "kl2": kl2, "gamma2": self.log_gamma2.exp()}
 
-    def iterations(self, steps: int) -> int:
-        return steps + self.config.stage2_steps
-
     def schedule(self, iteration: int, total_steps: int, steps: list[Step]) -> dict[str, float]:
         stage2 = self.config.stage2_steps
         half = total_steps - stage2 if stage2 else total_steps // 2  # stage 1's steps

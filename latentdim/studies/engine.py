@@ -188,8 +188,7 @@ def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine:
             error["where"] = traceback.format_exception(outcome)[-2].strip()
         record.update(status="failed", error=error, timings={"training_samples": 0})
     else:
-        steps = train_config.steps + int(cell.model_config.get("stage2_steps", 0))
-        samples = steps * train_config.batch_size
+        samples = outcome.timings["iterations"] * train_config.batch_size
         record.update(status="ok", metrics=outcome.metrics)
         record["timings"] = {**outcome.timings, "training_samples": samples}
         trajectory = mask_history(outcome.history.rows)
