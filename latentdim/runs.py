@@ -174,18 +174,21 @@ def train_new(
     gens: dict[str, torch.Generator] | Sequence[dict[str, torch.Generator]],
     device: str | torch.device = "cpu",
     on_iteration: Callable[[int, dict | None], None] | None = None,
+    until: Callable[[int, AutoEncoder], bool] | None = None,
 ) -> tuple[AutoEncoder, list[History]]:
     """A fresh stack of models trained on ``x_train`` (K, N, d) float32, member k on
     ``x_train[k]`` with generators ``gens[k]`` (one dict and (N, d) rows: K = 1):
     initialised from ``gens[k]["model"]``, normaliser fitted on its rows, batches drawn
-    with ``gens[k]["batches"]``, on ``device``; ``on_iteration`` as in :func:`train`."""
+    with ``gens[k]["batches"]``, on ``device``; ``on_iteration`` and ``until`` as in
+    :func:`train`."""
     if isinstance(gens, dict):
         gens, x_train = [gens], x_train[None]
     device = resolve_device(device)
     model = build_model(model_config, [g["model"] for g in gens]).to_device(device)
     x = torch.from_numpy(x_train).to(device)
     model.fit_normaliser(x)
-    histories = train(model, model.normalise(x), train_config, [g["batches"] for g in gens], on_iteration)
+    batches = [g["batches"] for g in gens]
+    histories = train(model, model.normalise(x), train_config, batches, on_iteration, until)
     return model, histories
 
 

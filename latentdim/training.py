@@ -111,11 +111,15 @@ def train(
     config: TrainConfig,
     generators: Sequence[torch.Generator],
     on_iteration: Callable[[int, dict | None], None] | None = None,
+    until: Callable[[int, AutoEncoder], bool] | None = None,
 ) -> list[History]:
     """Train the K members of ``model`` on their normalised rows ``xn`` (K, N, d), member
     k's minibatches drawn with ``generators[k]``; return one :class:`History` per member.
     ``on_iteration(i, row)`` is called after iteration i (1-based) of the stack, with
     member 0's latest logged row of losses (None before the first log): progress.
+    ``until(i, model)``, when given, is called after iteration i too; True ends the
+    training there (the schedule stays that of the whole budget, so the members are
+    exactly those of the full run at iteration i: a budget cut short, not a shorter one).
 
     The members' losses are summed, so one backward pass gives each member exactly the
     gradient it would get alone, and each optimiser update is elementwise. A member
@@ -175,6 +179,8 @@ def train(
                 break
         if on_iteration is not None:
             on_iteration(iteration + 1, rows[0][-1] if rows[0] else None)
+        if until is not None and until(iteration + 1, model):
+            break
     for p in params:
         p.requires_grad_(True)
     model.eval()

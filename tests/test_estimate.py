@@ -298,6 +298,23 @@ def test_estimate_cli_json(tmp_path):
     assert set(out) >= {"dimension", "interval", "per_seed", "baselines"}
     assert len(out["per_seed"]) == 2 and out["data"]["shape"] == [300, 8]
     assert set(out["baselines"]) == {"TwoNN", "MLE", "DANCoFit", "lPCA"}
+    timings = out["timings"]
+    (m,) = out["capacities"]  # one capacity: its wall time, one stack of both seeds, readings
+    assert set(timings["capacities"][m]) == {"wall", "train", "read"}
+    assert len(timings["capacities"][m]["train"]) == 1
+    phases = timings["setup"] + timings["workers"] + timings["capacities"][m]["wall"] + timings["finish"]
+    assert 0 < phases <= timings["total"] <= out["seconds"]
+
+
+def test_estimate_verbose_says_where_the_time_went(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, make_dataset(2, 8, samples=300, seed=0).x)
+    args = ["estimate", str(path), "--steps", "20", "--seeds", "2", "-j", "1", "-m", "8", "--no-baselines"]
+    result = CliRunner().invoke(cli, [*args, "-v"])
+    assert result.exit_code == 0, result.output
+    (line,) = [row for row in result.stdout.splitlines() if row.startswith("time: ")]
+    assert "set-up" in line and "m = 8 " in line and "training per stack" in line and "fit " in line
+    assert "time: " not in CliRunner().invoke(cli, args).stdout
 
 
 def test_large_inputs_are_subsampled_and_say_so(tmp_path):

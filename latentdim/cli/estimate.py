@@ -125,6 +125,7 @@ def _settled_note(result: dict) -> str:
 )
 @click.option("--force", is_flag=True, help="Replace existing --per-point / --plot files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say where the time went, per phase.")
 def estimate(
     file,
     bundled,
@@ -142,6 +143,7 @@ def estimate(
     plot,
     force,
     as_json,
+    verbose,
 ):
     """Estimate the intrinsic dimension of FILE (.npy, .npz, .csv) with learned-variance VAEs
     (or MaskAAE), beside the classical estimators (TwoNN, MLE, DANCoFit, local PCA)."""
@@ -256,3 +258,20 @@ def estimate(
         rows = max(v["rows"] for v in baselines.values())
         read = f" (on {rows} random rows)" if rows < x.shape[0] else ""
         click.echo(f"classical band{read}: {band}")
+    if verbose:
+        click.echo(_timings_text(result["timings"], baselines))
+
+
+def _timings_text(timings: dict, baselines: dict) -> str:
+    """Where a fit's time went (``timings_`` of the estimator, the band's seconds), one
+    line: set-up, per capacity its wall time, each stack's training and the readings,
+    the band, the end."""
+    parts = [f"set-up {timings['setup']:.1f} s", f"workers {timings['workers']:.1f} s"]
+    for m, t in timings["capacities"].items():
+        stacks = ", ".join(f"{s:.1f}" for s in t["train"])
+        parts.append(f"m = {m} {t['wall']:.1f} s (training per stack {stacks} s; readings {t['read']:.1f} s)")
+    if baselines:
+        each = ", ".join(f"{k} {v['seconds']:.1f}" for k, v in baselines.items())
+        parts.append(f"band {sum(v['seconds'] for v in baselines.values()):.1f} s ({each})")
+    parts.append(f"model and per-row readings {timings['finish']:.1f} s")
+    return "time: " + "; ".join(parts) + f"; fit {timings['total']:.1f} s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -50,6 +51,7 @@ class _LatentCount(BaseEstimator):
         the workers that round leaves idle (queued after the seeds when none is), or,
         when the seeds settle early, split over every worker (:func:`band_share`;
         after training when ``n_jobs`` is 1)."""
+        began = time.perf_counter()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self.rows_ = X.shape[0]
         self._check_params()
@@ -83,8 +85,11 @@ class _LatentCount(BaseEstimator):
         first = len(seeds) // 2 + 1 if settle else len(seeds)  # the fewest that can settle it
         workers = min(self.n_jobs, len(seeds) + band)
         band_x = band_rows(X) if band else None  # only the band's rows travel to a worker
+        timings = {"setup": time.perf_counter() - began, "capacities": {}}
         with _Trainer(workers, progress, self.steps) as trainer:
+            timings["workers"] = time.perf_counter() - began - timings["setup"]
             while True:
+                started = time.perf_counter()
                 trainer.capacity(m)
                 job = replace(template, latent_dim=m)
                 results: list[_Reading] = []
@@ -105,6 +110,11 @@ class _LatentCount(BaseEstimator):
                     self.band_, band_pending = trainer.run([], band_x)[1], False
                 counts = [r.count for r in results]
                 self.capacities_[m] = counts
+                timings["capacities"][m] = {
+                    "wall": time.perf_counter() - started,
+                    "train": sorted({r.seconds.get("train", 0.0) for r in results}, reverse=True),
+                    "read": sum(r.seconds.get("read", 0.0) for r in results),
+                }
                 if np.median(counts) < m - 1 or m >= d:
                     break
                 m = min(2 * m, d)
@@ -117,8 +127,12 @@ class _LatentCount(BaseEstimator):
         pick = int(np.argmin([abs(e - self.dimension_) for e in self.per_seed_]))
         self._pick = pick
         self._keep_reading(results, pick)
+        finishing = time.perf_counter()
         self.model_ = self._rebuild(job, results[pick].state)
         self._keep_local(X, results[pick].local)
+        timings["finish"] = time.perf_counter() - finishing
+        timings["total"] = time.perf_counter() - began
+        self.timings_ = timings
         return self
 
     def _keep_local(self, X: np.ndarray, read: tuple[np.ndarray, np.ndarray] | None) -> None:
@@ -187,6 +201,10 @@ class _LatentCount(BaseEstimator):
             "rows": self.rows_,
             "columns": len(self.columns_),
             "rank": self.rank_,
+            "timings": {
+                **self.timings_,
+                "capacities": {str(m): t for m, t in self.timings_["capacities"].items()},
+            },
         }
 
     def _reading_result(self) -> dict:

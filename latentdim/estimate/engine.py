@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -98,7 +99,9 @@ READING_ROWS = 5000  # the rows a VAE's posterior variances are averaged over
 class _Reading:
     """What one trained member reads: the latent units it uses (``count``, which sets
     the capacity), the mask or posterior variances behind it, its estimate (the count,
-    or the median local count where the model gives one) and its weights (CPU)."""
+    or the median local count where the model gives one), its weights (CPU) and where
+    its time went (``seconds``: ``train``, its stack's training wall time, and ``read``,
+    its own readings)."""
 
     count: int
     values: list[float]
@@ -106,6 +109,7 @@ class _Reading:
     residual: float | None  # the share of the data's variance the model leaves (VAE)
     local: tuple[np.ndarray, np.ndarray] | None  # the local dimension and gap contrast per row read (VAE)
     state: dict
+    seconds: dict = field(default_factory=dict)
 
 
 def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], int, None, None]:
@@ -159,12 +163,17 @@ def _train_counts(job: _Job) -> list[_Reading]:
         budget = TrainConfig(steps=job.steps, batch_size=job.batch_size)
         x = np.repeat(job.x[None], len(job.seeds), axis=0)
         gens = [generators(seed) for seed in job.seeds]
+        start = time.perf_counter()
         stack, _ = train_new(x, job.config(), budget, gens, job.device, _tick)
         stack.to("cpu")
+        trained = time.perf_counter() - start
         out = []
         for k in range(stack.stack):
+            start = time.perf_counter()
             member = stack.member(k).eval()
-            out.append(_Reading(*READINGS[job.model](member, job.x), member.state_dict()))
+            reading = READINGS[job.model](member, job.x)
+            seconds = {"train": trained, "read": time.perf_counter() - start}
+            out.append(_Reading(*reading, member.state_dict(), seconds))
         return out
 
 

@@ -29,7 +29,13 @@ class MaskAAEDimension(_LatentCount):
     ``saturated_`` (the mask kept (almost) every dim at capacity D), ``model_`` (a
     trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data),
     ``columns_`` (the non-constant columns used), ``rows_`` (rows in X), ``rows_used_``
-    (rows trained on: all, or a random ``max_rows`` of them), ``n_features_in_``.
+    (rows trained on: all, or a random ``max_rows`` of them), ``n_features_in_``;
+    ``timings_``, where the fit's time went, in seconds: ``setup`` (checking,
+    standardising, the span), ``workers`` (starting the worker processes), per capacity
+    m ``capacities[m]`` (``wall``; ``train``, each stack's training, longest first;
+    ``read``, the members' readings summed over the workers), ``finish`` (the picked
+    model rebuilt and the per-row readings) and ``total``; the band's own seconds are
+    in ``band_``.
     """
 
     model_name = "maskaae"

@@ -1,0 +1,111 @@
+"""When does the VAE estimate's reading settle? The evidence behind the settling budget
+of :class:`latentdim.VAEDimension` (``latentdim.estimate.settle``).
+
+Per dataset and seed: prepares the rows as ``VAEDimension`` does (standardised, on
+their span), trains one learned-variance VAE at the default capacity for the whole
+cap (48 000 iterations), and every ``--every`` iterations reads, from a copy of the
+model (reading draws nothing, so the training is the estimate's bit for bit): the
+median local dimension over the estimate's 5000 reading rows, the same over the
+first ``--probe`` of them (what a settling rule can afford to read), the units in use
+and the residual share on the probe rows. Writes one JSON line per reading
+(``--out``) and prints the trajectories.
+
+    .venv/bin/python bench/estimate_settle.py --only mlp-n8-d128 [--map-seed S] [--latent LAW]
+        [--seeds 1] [--every 1000] [--probe 1000] --out FILE.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from id_accuracy import datasets
+
+from latentdim import VAEDimension
+from latentdim.config import TrainConfig
+from latentdim.estimate.engine import READING_ROWS, _Job, _local_counts, residual_share
+from latentdim.estimate.rows import _scaled, column_scaling, principal_basis, subsample_rows
+from latentdim.metrics import variance_gap_count
+from latentdim.runs import generators, train_new
+
+
+def prepared(x: np.ndarray, est: VAEDimension) -> tuple[np.ndarray, list[int]]:
+    seeds = est._seeds()
+    rows = subsample_rows(x, est.max_rows, np.random.default_rng(seeds[0]))
+    columns, centre, sd = column_scaling(rows)
+    xs = _scaled(rows, columns, centre, sd)
+    basis = principal_basis(xs)
+    if basis is not None:
+        xs = _scaled(rows, columns, centre, sd, basis)
+    return xs, seeds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--groups", default="mlp")
+    parser.add_argument("--only", default="")
+    parser.add_argument("--map-seed", type=int, default=0)
+    parser.add_argument("--latent", default="gaussian")
+    parser.add_argument("--seeds", type=int, default=1, help="the first S of the estimate's 3 seeds")
+    parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--probe", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=48_000)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    only = set(filter(None, args.only.split(",")))
+    est = VAEDimension()
+    with open(args.out, "a") as out:
+        for _group, name, n, x in datasets(args.groups.split(","), args.map_seed, args.latent):
+            if only and name not in only:
+                continue
+            xs, seeds = prepared(np.asarray(x, dtype=np.float32), est)
+            m = min(est.auto_capacity, xs.shape[1])
+            for seed in seeds[: args.seeds]:
+                nets = (tuple(est.hidden), ())
+                job = _Job(xs, "vae", "learned", m, (seed,), args.steps, 64, *nets, "cpu", est.kl_warmup)
+                start = time.perf_counter()
+                spent = [0.0]
+
+                def read(i: int, model, xs=xs, name=name, n=n, seed=seed, start=start, spent=spent) -> bool:
+                    if i % args.every:
+                        return False
+                    t0 = time.perf_counter()
+                    member = model.member(0).eval()
+                    rows = xs[:READING_ROWS]
+                    residual = residual_share(member, rows[: args.probe])
+                    local = _local_counts(member, rows, residual)[0]
+                    row = {
+                        "dataset": name,
+                        "n": n,
+                        "seed": seed,
+                        "iteration": i,
+                        "local": float(np.median(local)),
+                        "probe": float(np.median(local[: args.probe])),
+                        "units": variance_gap_count(member.posterior_variances(rows[: args.probe])),
+                        "residual": residual,
+                        "train_s": round(t0 - start - spent[0], 2),
+                    }
+                    spent[0] += time.perf_counter() - t0
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+                    print(
+                        f"{name} seed {seed} it {i}: local {row['local']} probe {row['probe']} "
+                        f"units {row['units']} residual {residual:.5f}",
+                        flush=True,
+                    )
+                    return False
+
+                budget = TrainConfig(steps=args.steps, batch_size=64)
+                train_new(xs[None].copy(), job.config(), budget, [generators(seed)], "cpu", None, read)
+
+
+if __name__ == "__main__":
+    main()
