@@ -199,3 +199,22 @@ def test_cli_rejects_a_bad_stack_or_an_absent_gpu_in_one_line(tmp_path):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2 and "sees no CUDA GPU" in result.output
         assert not (tmp_path / "r").exists()
+
+
+def test_until_cuts_the_budget_short_and_keeps_its_schedule():
+    from latentdim.runs import generators, train_new
+
+    x = make_dataset(2, 8, samples=200, seed=0).x.astype(np.float32)
+    config = ModelConfig("vae", 3, 8, (16,), likelihood="learned", kl_warmup=0.5)
+    seen = []
+
+    def until(i, model):
+        seen.append((i, model.kl_weight))
+        return i == 10
+
+    whole, _ = train_new(x, config, TrainConfig(steps=40, batch_size=16), generators(0))
+    cut, _ = train_new(x, config, TrainConfig(steps=40, batch_size=16), generators(0), until=until)
+    assert [i for i, _ in seen] == list(range(1, 11))  # ten iterations, then it stopped
+    assert seen[-1][1] == pytest.approx(9 / 20)  # the warm-up of the 40-iteration budget, not of 10
+    a, b = cut.state_dict(), whole.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
