@@ -11,7 +11,11 @@ and the residual share on the probe rows. Writes one JSON line per reading
 (``--out``) and prints the trajectories.
 
     .venv/bin/python bench/estimate_settle.py --only mlp-n8-d128 [--map-seed S] [--latent LAW]
-        [--seeds 1] [--every 1000] [--probe 1000] --out FILE.jsonl
+        [--seeds 1] [--every 1000] [--probe 1000] [--steps 48000] [--batch 64] [--lr 1e-3]
+        --out FILE.jsonl
+
+``--batch`` and ``--lr`` try another batch size and Adam learning rate (the estimate's
+are 64 and 1e-3), for the question whether fewer, larger steps read the same.
 """
 
 from __future__ import annotations
@@ -57,9 +61,16 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--probe", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=48_000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.lr != 1e-3:
+        import latentdim.models.vae as vae_module
+
+        adam = vae_module.adam
+        vae_module.adam = lambda params, lr: adam(params, lr=args.lr)
     only = set(filter(None, args.only.split(",")))
     est = VAEDimension()
     with open(args.out, "a") as out:
@@ -69,8 +80,8 @@ def main() -> None:
             xs, seeds = prepared(np.asarray(x, dtype=np.float32), est)
             m = min(est.auto_capacity, xs.shape[1])
             for seed in seeds[: args.seeds]:
-                nets = (tuple(est.hidden), ())
-                job = _Job(xs, "vae", "learned", m, (seed,), args.steps, 64, *nets, "cpu", est.kl_warmup)
+                budget = (args.steps, args.batch, tuple(est.hidden), ())
+                job = _Job(xs, "vae", "learned", m, (seed,), *budget, "cpu", est.kl_warmup)
                 start = time.perf_counter()
                 spent = [0.0]
 
@@ -86,6 +97,8 @@ def main() -> None:
                         "dataset": name,
                         "n": n,
                         "seed": seed,
+                        "batch": args.batch,
+                        "lr": args.lr,
                         "iteration": i,
                         "local": float(np.median(local)),
                         "probe": float(np.median(local[: args.probe])),
@@ -103,7 +116,7 @@ def main() -> None:
                     )
                     return False
 
-                budget = TrainConfig(steps=args.steps, batch_size=64)
+                budget = TrainConfig(steps=args.steps, batch_size=args.batch)
                 train_new(xs[None].copy(), job.config(), budget, [generators(seed)], "cpu", None, read)
 
 

@@ -333,11 +333,13 @@ def fit_stack(
 
 
 def save_run(result: RunResult, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write the run directory in a temporary sibling, then rename it into place."""
+    """Write the run directory in a temporary sibling, then rename it into place
+    (making the folders above it that are missing)."""
     out = Path(out_dir)
     if out.exists() and not force:
         raise LatentdimError(f"{out} exists; use --force to overwrite")
     with writing(str(out)):
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         with writing(str(out)):

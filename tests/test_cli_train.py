@@ -20,7 +20,7 @@ def data_file(tmp_path_factory):
 
 
 def test_train_writes_run_then_sample(data_file, tmp_path):
-    out = tmp_path / "run"
+    out = tmp_path / "runs" / "a" / "run"  # the folders above it are made
     args = ["--model", "maskaae", "-m", 5, "--steps", 20, "--hidden", "16,16", "--critic-hidden", "16"]
     result = run("train", data_file, *args, "-o", out)
     assert result.exit_code == 0, result.output
@@ -42,6 +42,14 @@ def test_train_writes_run_then_sample(data_file, tmp_path):
     assert result.exit_code == 0, result.output
     x = np.load(samples)
     assert x.shape == (25, 12) and np.isfinite(x).all()
+
+
+def test_train_says_before_training_when_the_run_cannot_be_written(data_file, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run("train", data_file, "--model", "wae-mmd", "-m", 2, "-o", tmp_path / "a-file" / "run")
+    assert result.exit_code == 2
+    assert result.output.startswith("latentdim: error: cannot write ")
+    assert "train wae-mmd" not in result.output  # nothing trained
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from latentdim.data import (
     sklearn_data,
 )
 from latentdim.errors import LatentdimError
-from latentdim.files import atomic_path
+from latentdim.files import atomic_path, writing
 from latentdim.progress import show_progress
 
 
@@ -128,6 +128,8 @@ def train(
     _one_source(data, bundled, "a DATA file")
     if Path(output).exists() and not force:
         raise LatentdimError(f"{output} exists; use --force to overwrite")
+    with writing(output):  # the folder it goes in, before anything trains
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
     data = _data_file(data)
     x, truth = _read_training_data(data) if data else (sklearn_data(bundled), None)
     test = None
