@@ -14,6 +14,12 @@ and the residual share on the probe rows. Writes one JSON line per reading
         [--seeds 1] [--every 1000] [--probe 1000] [--steps 48000] [--batch 64] [--lr 1e-3]
         --out FILE.jsonl
 
+``--summary FILE.jsonl ...`` prints, from such files, each trajectory (its reading
+every 2000 iterations), the residual's fall per doubling of the iterations, and what
+settling rules would have read: stop at the first reading at iteration i >= 8000
+whose count has not changed since iteration f i (f = 1/2, 2/3), alone or also
+requiring that the residual fell by less than 10 % since then.
+
 ``--batch`` and ``--lr`` try another batch size and Adam learning rate (the estimate's
 are 64 and 1e-3), for the question whether fewer, larger steps read the same.
 """
@@ -51,7 +57,55 @@ def prepared(x: np.ndarray, est: VAEDimension) -> tuple[np.ndarray, list[int]]:
     return xs, seeds
 
 
+def _stop(path: list[dict], since: float, flat: float | None, first: int = 8000) -> dict:
+    """The reading a settling rule stops at (the cap's last when none fires)."""
+    by = {r["iteration"]: r for r in path}
+    for r in path:
+        i = r["iteration"]
+        window = [s for s in path if since * i <= s["iteration"] <= i]
+        if i < first or len({s["local"] for s in window}) != 1:
+            continue
+        if flat is None or r["residual"] >= (1 - flat) * by[window[0]["iteration"]]["residual"]:
+            return r
+    return path[-1]
+
+
+def summary(files: list[str]) -> None:
+    paths: dict[tuple, list[dict]] = {}
+    for name in files:
+        for line in open(name):
+            r = json.loads(line)
+            paths.setdefault((r["dataset"], r["seed"], r.get("batch", 64), r.get("lr", 1e-3)), []).append(r)
+    rules = [(0.5, None), (2 / 3, None), (0.5, 0.1), (2 / 3, 0.1)]
+    print("per trajectory: local dimension (median over 5000 rows) every 2000 iterations; residual share")
+    print("at the cap; residual(i) / residual(i/2) at i = 8k, 16k, 32k and the cap; then each rule's")
+    print("stop iteration/reading (f = since; r = residual must have fallen < 10 %)")
+    agree = [0] * len(rules)
+    for (name, seed, batch, lr), path in paths.items():
+        by = {r["iteration"]: r for r in path}
+        cap = path[-1]["iteration"]
+        reads = " ".join(f"{by[i]['local']:g}" for i in sorted(by) if i % 2000 == 0)
+        falls = " ".join(
+            f"{by[i]['residual'] / by[i // 2]['residual']:.2f}"
+            for i in (8000, 16000, 32000, cap)
+            if i in by and i // 2 in by
+        )
+        stops = []
+        for j, (since, flat) in enumerate(rules):
+            r = _stop(path, since, flat)
+            agree[j] += r["local"] == path[-1]["local"]
+            stops.append(f"f={since:.2f}{' r' if flat else ''}: {r['iteration'] // 1000}k/{r['local']:g}")
+        print(f"{name} seed {seed} batch {batch} lr {lr:g} (n = {path[0]['n']}): {reads}")
+        print(f"    residual {path[-1]['residual']:.4f}; falls {falls}; " + "; ".join(stops))
+    for j, (since, flat) in enumerate(rules):
+        print(f"rule f = {since:.2f}{', residual < 10 %' if flat else ''}: reads what the cap reads on "
+              f"{agree[j]} of {len(paths)}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--summary"]:
+        summary(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", default="mlp")
     parser.add_argument("--only", default="")
@@ -77,7 +131,7 @@ def main() -> None:
         for _group, name, n, x in datasets(args.groups.split(","), args.map_seed, args.latent):
             if only and name not in only:
                 continue
-            xs, seeds = prepared(np.asarray(x, dtype=np.float32), est)
+            xs, seeds = prepared(np.asarray(x), est)
             m = min(est.auto_capacity, xs.shape[1])
             for seed in seeds[: args.seeds]:
                 budget = (args.steps, args.batch, tuple(est.hidden), ())
