@@ -301,6 +301,14 @@ def sweep(
         start = time.time()
         ok = failed = samples = 0
         engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
+
+        def log(ran: int, stopped: str | None = None) -> SweepSummary:
+            summary = SweepSummary(
+                len(cells), len(cells) - len(todo), ran, ok, failed, time.time() - start, samples, reused
+            )
+            _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine, stopped)
+            return summary
+
         try:
             if todo:
                 recorded = set(records)
@@ -320,16 +328,10 @@ def sweep(
                     if on_record is not None:
                         on_record(record)
         except BaseException as exc:  # a signal, a full disk: the invocation is logged as stopped
-            wall, skipped = time.time() - start, len(cells) - len(todo)
-            summary = SweepSummary(len(cells), skipped, ok + failed, ok, failed, wall, samples, reused)
             with contextlib.suppress(OSError, LatentdimError):
-                stopped = type(exc).__name__
-                _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine, stopped)
+                log(ok + failed, type(exc).__name__)
             raise
-        summary = SweepSummary(
-            len(cells), len(cells) - len(todo), len(todo), ok, failed, time.time() - start, samples, reused
-        )
-        _log_sweep(out, study, summary, executor, jobs, scheduler, command, start, engine)
+        summary = log(len(todo))
     return summary
 
 
