@@ -130,7 +130,7 @@ def worker(args) -> None:
 
     import latentdim
     from latentdim.config import ModelConfig, TrainConfig
-    from latentdim.data import image_shape_of, read_matrix
+    from latentdim.data.readers import image_shape_of, read_matrix
     from latentdim.models import build_model
     from latentdim.runs import generators
     from latentdim.training import train

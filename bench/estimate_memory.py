@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--no-band-run", action="store_true", help="skip the run with the classical band")
     args = parser.parse_args()
 
-    from latentdim.synthetic import make_dataset
+    from latentdim.data.synthetic import make_dataset
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "big.npy"

@@ -15,7 +15,7 @@ rounds that stop once the median is settled).
 
 ``--jacobians`` also times the decoder Jacobians of the local dimension alone: 10 000
 rows through a 64 -> 256 -> 256 -> 64 ReLU MLP decoder (and 128-wide), one thread,
-:func:`latentdim.nets.mlp_jacobians` against ``vmap``-ed ``torch.func.jacfwd`` (what
+:func:`latentdim.nn.layers.mlp_jacobians` against ``vmap``-ed ``torch.func.jacfwd`` (what
 ``VAE.local_precisions`` used before), with their largest difference.
 """
 
@@ -50,7 +50,7 @@ def _estimate(tree: Path, path: Path, flags: tuple[str, ...] = ()) -> tuple[floa
 def _jacobians() -> None:
     import torch
 
-    from latentdim.nets import mlp, mlp_jacobians, reset_parameters
+    from latentdim.nn.layers import mlp, mlp_jacobians, reset_parameters
 
     torch.set_num_threads(1)
     for width in (256, 128):

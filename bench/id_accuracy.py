@@ -29,7 +29,7 @@ import torch
 
 from latentdim import make_dataset
 from latentdim.estimate import BASELINES, ESTIMATORS, classical_band
-from latentdim.sweep import default_jobs
+from latentdim.studies.sweep import default_jobs
 
 
 def datasets(groups: list[str], map_seed: int = 0, latent: str = "gaussian"):

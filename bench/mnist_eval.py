@@ -24,7 +24,7 @@ import torch
 
 from latentdim import metrics
 from latentdim.config import ModelConfig, TrainConfig
-from latentdim.data import DATA_ROOT, image_shape_of, read_matrix
+from latentdim.data.readers import DATA_ROOT, image_shape_of, read_matrix
 from latentdim.features import MNIST_FILES, features, kid, mnist_cnn, mnist_dir
 from latentdim.runs import evaluate, generators, train_new
 

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from latentdim.config import ModelConfig, TrainConfig
+from latentdim.data.synthetic import make_dataset
 from latentdim.runs import generators, train_new
-from latentdim.synthetic import make_dataset
 from latentdim.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,7 +234,7 @@ def main():
     if args.no_sweep or args.device != "cpu":
         return
     from latentdim.studies import load_study
-    from latentdim.sweep import sweep
+    from latentdim.studies.sweep import sweep
 
     folder = Path(tempfile.mkdtemp(prefix="latentdim-bench-"))
     try:

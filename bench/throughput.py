@@ -32,8 +32,8 @@ from torch import nn
 
 from latentdim import make_dataset
 from latentdim.config import ModelConfig, TrainConfig
-from latentdim.losses import IMQ_SCALES
 from latentdim.models import build_model
+from latentdim.nn.losses import IMQ_SCALES
 from latentdim.runs import generators, split
 from latentdim.training import train
 

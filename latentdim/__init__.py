@@ -4,9 +4,8 @@ The estimators (torch and scikit-learn behind them) load on first use, so import
 the package, and the command line's ``--help``, cost no more than numpy.
 """
 
-from latentdim.errors import LatentdimError
-from latentdim.latents import LATENT_LAWS
-from latentdim.synthetic import (
+from latentdim.data.latents import LATENT_LAWS
+from latentdim.data.synthetic import (
     Dataset,
     SyntheticMap,
     SyntheticSpec,
@@ -14,6 +13,7 @@ from latentdim.synthetic import (
     load_dataset,
     make_dataset,
 )
+from latentdim.errors import LatentdimError
 
 _LAZY = {"MaskAAEDimension": "latentdim.estimate", "VAEDimension": "latentdim.estimate"}
 

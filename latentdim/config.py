@@ -15,10 +15,10 @@ from latentdim.errors import LatentdimError
 
 MODEL_NAMES = ("wae-mmd", "wae-gan", "flexae", "maskaae", "vae", "two-stage-vae")  # latentdim.models.MODELS
 FEATURE_NAMES = ("identity", "digits-cnn", "mnist-cnn", "inception")  # latentdim.features.FEATURES
-EXECUTOR_NAMES = ("local", "dask")  # latentdim.sweep.EXECUTORS
+EXECUTOR_NAMES = ("local", "dask")  # latentdim.studies.sweep.EXECUTORS
 ESTIMATOR_NAMES = ("maskaae", "vae")  # latentdim.estimate.ESTIMATORS
 LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.models.vae)
-NETS = ("mlp", "conv")  # encoder / decoder families (latentdim.nets)
+NETS = ("mlp", "conv")  # encoder / decoder families (latentdim.nn.layers)
 CONV_CHANNELS = (32, 64)  # the convolutional trunk's channels, image side halved by each
 MIN_CONV_SIDE = 2 ** len(CONV_CHANNELS)  # an image side the convolutional trunk can halve to >= 1
 
@@ -38,7 +38,7 @@ class ModelConfig:
     weight (default 1) or the VAE's beta (default 1); MaskAAE's weights are fixed by its
     recipe. ``likelihood`` is the VAE family's decoder (:data:`LIKELIHOODS`; None: the
     model's default); other models take none. ``net`` is ``mlp`` or ``conv`` (images:
-    :func:`latentdim.nets.conv_encoder`, whose MLP head takes ``hidden``);
+    :func:`latentdim.nn.layers.conv_encoder`, whose MLP head takes ``hidden``);
     ``image_shape`` (C, H, W) is how a row's pixels are laid out, filled in from an
     image source (IDX, the ``x_train`` layout, scikit-learn's digits) and recorded with
     the run; ``conv`` needs it. ``kl_warmup`` (VAE family only; default 0, none) is

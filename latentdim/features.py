@@ -104,7 +104,7 @@ def _train_digits_cnn() -> tuple[DigitsCNN, float]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from latentdim.data import sklearn_data
+    from latentdim.data.readers import sklearn_data
     from latentdim.training import torch_threads
 
     x, y = sklearn_data("digits"), load_digits().target
@@ -190,7 +190,7 @@ class MnistCNN(nn.Module):
 
 def mnist_dir() -> Path:
     """``$LATENTDIM_DATA/mnist``: where the MNIST IDX files are looked for."""
-    from latentdim.data import DATA_ROOT
+    from latentdim.data.readers import DATA_ROOT
 
     root = os.environ.get(DATA_ROOT)
     if not root:
@@ -213,7 +213,7 @@ def mnist_files(folder: Path | None = None) -> dict[str, Path]:
 
 
 def _train_mnist_cnn(files: dict[str, Path], epochs: int = MNIST_CNN_EPOCHS) -> tuple[MnistCNN, float]:
-    from latentdim.data import read_idx, read_idx_labels
+    from latentdim.data.readers import read_idx, read_idx_labels
     from latentdim.training import torch_threads
 
     x_train, y_train = read_idx(files["train_images"]), read_idx_labels(files["train_labels"])

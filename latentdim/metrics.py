@@ -402,7 +402,7 @@ def latent_recovery(
     """
     import torch
 
-    from latentdim.nets import mlp, reset_parameters
+    from latentdim.nn.layers import mlp, reset_parameters
 
     train_z = np.asarray(train_z, np.float64)
     test_z = np.asarray(test_z, np.float64)

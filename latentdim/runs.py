@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from latentdim import metrics
-from latentdim.autoencoder import AutoEncoder
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.features import feature_accuracy, feature_network_id, features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
 from latentdim.models import build_model
+from latentdim.nn.autoencoder import AutoEncoder
 from latentdim.training import History, resolve_device, train
 
 METRIC_KEYS = ("scaled_fid", "fid", "nac", "active_dims", "recon_mse")
@@ -47,12 +47,12 @@ class NonFiniteSamples(DivergenceError):
 class GroundTruth:
     """What only synthetic data offers: the map f and the true latent of every row."""
 
-    map: object  # latentdim.synthetic.SyntheticMap
+    map: object  # latentdim.data.synthetic.SyntheticMap
     z: np.ndarray
 
     @classmethod
     def of(cls, dataset) -> GroundTruth:
-        """The ground truth of a :class:`latentdim.synthetic.Dataset`."""
+        """The ground truth of a :class:`latentdim.data.synthetic.Dataset`."""
         return cls(dataset.map, np.asarray(dataset.z))
 
 

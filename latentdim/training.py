@@ -9,9 +9,9 @@ from its own generators in the order a lone run takes them. On the CPU (one thre
 member's trajectory is therefore bit for bit the one it has alone, at any K
 (``tests/test_stacking.py`` checks K = 1, 2, 8 for every model). Two kernels would
 break that and are avoided: PyTorch's fused CPU Adam where a parameter's size leaves
-elements in its scalar tail (:func:`latentdim.autoencoder.adam`), and CPU bmm with a
+elements in its scalar tail (:func:`latentdim.nn.autoencoder.adam`), and CPU bmm with a
 dimension of 1 (a matrix-vector path taken for K = 1 only;
-:func:`latentdim.nets.bmm`). On a GPU, kernels may sum in another order for another
+:func:`latentdim.nn.layers.bmm`). On a GPU, kernels may sum in another order for another
 K, so a member agrees with its lone run to rounding, not bit for bit.
 """
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from latentdim.autoencoder import AutoEncoder
 from latentdim.config import TrainConfig
 from latentdim.errors import DivergenceError, LatentdimError
+from latentdim.nn.autoencoder import AutoEncoder
 
 
 class Minibatches:

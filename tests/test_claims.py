@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from latentdim.claims import (
+from latentdim.errors import LatentdimError
+from latentdim.studies.claims import (
     FAILS,
     HOLDS,
     TIED,
@@ -14,7 +15,6 @@ from latentdim.claims import (
     parse_claims,
     value_verdict,
 )
-from latentdim.errors import LatentdimError
 
 
 def records(values: dict[str, list[float]], metric: str = "fid", m: int = 64) -> list[dict]:
@@ -106,7 +106,7 @@ equals = 4
 def test_a_study_s_claims_get_their_verdicts_in_the_report(tmp_path):
     from latentdim.report import report
     from latentdim.studies import load_study
-    from latentdim.sweep import sweep
+    from latentdim.studies.sweep import sweep
 
     spec = tmp_path / "c.toml"
     spec.write_text(SPEC)

@@ -140,7 +140,7 @@ def test_option_names_match_the_registries():
     from latentdim.estimate import ESTIMATORS
     from latentdim.features import FEATURES
     from latentdim.models import MODELS
-    from latentdim.sweep import EXECUTORS
+    from latentdim.studies.sweep import EXECUTORS
 
     assert tuple(MODELS) == config.MODEL_NAMES
     assert tuple(FEATURES) == config.FEATURE_NAMES

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from latentdim.compare import compare, compare_folders
 from latentdim.errors import LatentdimError
+from latentdim.studies.compare import compare, compare_folders
 
 TRAIN = {"steps": 3000, "batch_size": 64}
 

@@ -15,7 +15,7 @@ import pytest
 from test_sweep import read_lines, write_study
 
 from latentdim.studies import load_study
-from latentdim.sweep import LOCK, RecordStore
+from latentdim.studies.sweep import LOCK, RecordStore
 
 
 def _default_sigint():

@@ -16,10 +16,16 @@ from test_stacking import _configs, _same_run
 from latentdim import make_dataset
 from latentdim.cli import cli
 from latentdim.config import ModelConfig
-from latentdim.data import image_shape_of, read_matrix
+from latentdim.data.readers import image_shape_of, read_matrix
 from latentdim.errors import LatentdimError
 from latentdim.models import MODELS, build_model
-from latentdim.nets import StackedConv2d, StackedConvTranspose2d, conv_decoder, conv_encoder, reset_parameters
+from latentdim.nn.layers import (
+    StackedConv2d,
+    StackedConvTranspose2d,
+    conv_decoder,
+    conv_encoder,
+    reset_parameters,
+)
 from latentdim.runs import fit, fit_stack, load_run, save_run
 
 SMALL = {"hidden": (16,), "critic_hidden": (8, 8), "net": "conv", "image_shape": (1, 4, 4)}
@@ -148,7 +154,7 @@ def test_cli_trains_conv_nets_on_images_and_refuses_rows_without_a_shape(tmp_pat
 
 def test_a_study_of_conv_models_on_digits_stacks_and_records(tmp_path):
     from latentdim.studies import load_study, plan_stacks
-    from latentdim.sweep import RecordStore, sweep
+    from latentdim.studies.sweep import RecordStore, sweep
 
     spec = """
 name = "conv"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from latentdim.cli import cli
-from latentdim.data import sklearn_data
+from latentdim.data.readers import sklearn_data
 from latentdim.errors import LatentdimError
 from latentdim.features import cache_dir, digits_cnn, features, kid
 

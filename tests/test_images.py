@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from latentdim.cli import cli
-from latentdim.data import read_matrix, sklearn_data
+from latentdim.data.readers import read_matrix, sklearn_data
 from latentdim.errors import LatentdimError
 
 
@@ -90,7 +90,7 @@ def test_a_run_on_a_users_mnist_file_works_end_to_end(tmp_path):
 def test_a_study_sweeps_and_reports_bundled_and_file_datasets(tmp_path):
     from latentdim.report import report
     from latentdim.studies import load_study
-    from latentdim.sweep import RecordStore, sweep
+    from latentdim.studies.sweep import RecordStore, sweep
 
     np.save(tmp_path / "mine.npy", np.random.default_rng(2).normal(size=(300, 5)).astype(np.float32))
     (tmp_path / "real.toml").write_text(
@@ -131,7 +131,7 @@ critic_hidden = [8]
 def test_a_digits_comparison_reports_table1_and_fig6(tmp_path):
     from latentdim.report import report
     from latentdim.studies import load_study
-    from latentdim.sweep import RecordStore, sweep
+    from latentdim.studies.sweep import RecordStore, sweep
 
     (tmp_path / "t1.toml").write_text(
         """

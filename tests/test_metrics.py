@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from latentdim.losses import mmd_imq, squared_distances, wgan_gp_terms
 from latentdim.metrics import (
     active_dims,
     frechet_distance,
@@ -11,6 +10,7 @@ from latentdim.metrics import (
     recon_mse,
     scaled_fid,
 )
+from latentdim.nn.losses import mmd_imq, squared_distances, wgan_gp_terms
 
 
 def _spd(rng, k):

@@ -69,7 +69,7 @@ critic_hidden = [8]
 
 def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, tmp_path):
     from latentdim.studies import load_study
-    from latentdim.sweep import RecordStore, sweep
+    from latentdim.studies.sweep import RecordStore, sweep
 
     spec = tmp_path / "studies" / "m.toml"
     spec.parent.mkdir()
@@ -117,7 +117,7 @@ def test_a_cell_is_the_same_cell_wherever_its_files_are_kept(data_root, tmp_path
 
 
 def test_a_test_set_of_its_own_is_what_the_run_is_scored_on(data_root):
-    from latentdim.data import read_matrix
+    from latentdim.data.readers import read_matrix
     from latentdim.runs import fit
 
     x = read_matrix(data_root / "mnist" / MNIST_FILES["train_images"])
@@ -211,7 +211,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs the real MNIST: LATENTDIM_DATA, a folder with mnist/")
 def test_the_original_files_get_the_packaged_network_and_its_accuracy(tmp_path, monkeypatch):
-    from latentdim.data import read_idx, read_idx_labels
+    from latentdim.data.readers import read_idx, read_idx_labels
     from latentdim.features import packaged_mnist_cnn
 
     monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
@@ -229,7 +229,7 @@ def test_the_original_files_get_the_packaged_network_and_its_accuracy(tmp_path, 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs the real MNIST: LATENTDIM_DATA, a folder with mnist/")
 def test_a_2000_image_slice_of_the_real_training_file(tmp_path):
-    from latentdim.data import image_shape_of, read_matrix
+    from latentdim.data.readers import image_shape_of, read_matrix
     from latentdim.runs import fit
 
     train = REAL / MNIST_FILES["train_images"]

@@ -18,12 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_images import idx_bytes
 
-from latentdim import data, runs, studies, synthetic
+from latentdim import runs, studies
 from latentdim.cli import _read_training_data, cli
 from latentdim.config import ModelConfig, TrainConfig
+from latentdim.data import readers as data
+from latentdim.data import synthetic
 from latentdim.errors import LatentdimError
 from latentdim.files import json_lines
-from latentdim.sweep import RecordStore
+from latentdim.studies.sweep import RecordStore
 
 RECIPE = 'name = "r"\nn = 2\nd = 4\nsamples = 200\nseed = 0\n'
 STUDY = 'name = "s"\ndatasets = ["r.toml"]\nmodels = ["wae-mmd"]\nlatent_dims = [1, 2]\n[train]\nsteps = 5\n'

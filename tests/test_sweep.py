@@ -13,7 +13,7 @@ import pytest
 
 from latentdim.errors import LatentdimError
 from latentdim.studies import load_study, run_cell
-from latentdim.sweep import RecordStore, sweep
+from latentdim.studies.sweep import RecordStore, sweep
 
 RECIPE = "n = 2\nd = 8\nsamples = 600\nseed = 0\n"
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from latentdim import LATENT_LAWS, LatentdimError, SyntheticSpec, load_dataset, make_dataset
-from latentdim.synthetic import spec_from_recipe
+from latentdim.data.synthetic import spec_from_recipe
 
 
 @pytest.mark.parametrize("n, d", [(4, 128), (8, 128), (16, 64), (3, 3)])

@@ -13,7 +13,6 @@ from latentdim import make_dataset
 from latentdim.cli import cli
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import LatentdimError
-from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 from latentdim.metrics import (
     active_units,
     local_gap_contrasts,
@@ -23,6 +22,7 @@ from latentdim.metrics import (
     variance_gap_counts,
 )
 from latentdim.models import build_model
+from latentdim.nn.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 from latentdim.runs import fit, fit_stack
 
 SMALL = {"hidden": (32, 32)}

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
-from latentdim import runs, synthetic
+from latentdim import runs
 from latentdim.config import ModelConfig, TrainConfig
+from latentdim.data import synthetic
 from latentdim.models import MODELS
 from latentdim.models.maskaae import MaskAAE
-from latentdim.nets import StackedLinear, baddbmm
+from latentdim.nn.layers import StackedLinear, baddbmm
 
 torch.set_num_threads(1)
 

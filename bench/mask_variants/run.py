@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 import variants
 
-from latentdim import runs, synthetic
+from latentdim import runs
 from latentdim.config import ModelConfig, TrainConfig
+from latentdim.data import synthetic
 
 torch.set_num_threads(1)
 for register in (

@@ -12,15 +12,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from latentdim.data import (
+from latentdim.data.readers import (
     SKLEARN_DATA,
     check_matrix,
     read_matrix,
     resolve_data_file,
 )
+from latentdim.data.synthetic import load_dataset
 from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import reading
-from latentdim.synthetic import load_dataset
 
 
 class _Cli(click.Group):

@@ -10,9 +10,9 @@ import click
 from latentdim.cli.common import (
     cli,
 )
+from latentdim.data.latents import LATENT_LAWS
+from latentdim.data.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
 from latentdim.errors import LatentdimError
-from latentdim.latents import LATENT_LAWS
-from latentdim.synthetic import SyntheticSpec, generate, load_dataset, spec_from_recipe
 
 
 @cli.command("make-data")

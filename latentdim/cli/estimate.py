@@ -21,7 +21,7 @@ from latentdim.cli.common import (
 from latentdim.config import (
     ESTIMATOR_NAMES,
 )
-from latentdim.data import (
+from latentdim.data.readers import (
     read_matrix,
     sklearn_data,
 )
@@ -150,7 +150,7 @@ def estimate(
     import time
 
     from latentdim.estimate import ESTIMATORS
-    from latentdim.sweep import default_jobs
+    from latentdim.studies.sweep import default_jobs
     from latentdim.training import resolve_device
 
     _one_source(file, bundled, "a data FILE")

@@ -98,8 +98,8 @@ def sweep(
     import dataclasses
 
     from latentdim.studies import default_out, load_study
-    from latentdim.sweep import RECORDS, RecordStore
-    from latentdim.sweep import sweep as run_sweep
+    from latentdim.studies.sweep import RECORDS, RecordStore
+    from latentdim.studies.sweep import sweep as run_sweep
 
     if list_only:
         click.echo(_study_listing())
@@ -226,7 +226,7 @@ def report_command(out, against):
     """Write Fig 2, Fig 5, Table 2 and the optimal m of the sweep in OUT; with
     --against, print OUT's findings beside the reference's and whether they agree."""
     if against is not None:
-        from latentdim.compare import compare_folders
+        from latentdim.studies.compare import compare_folders
 
         compare_folders(out, against)  # fail before writing anything
     _report(Path(out))
@@ -243,7 +243,7 @@ def _report(out: Path) -> None:
 
 
 def _against(out: Path, reference: Path) -> None:
-    from latentdim.compare import compare_folders
+    from latentdim.studies.compare import compare_folders
 
     comparison = compare_folders(out, reference)
     click.echo(comparison.text(yours=f"your run {out}", reference=f"the reference {reference}"))

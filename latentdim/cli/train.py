@@ -27,7 +27,7 @@ from latentdim.config import (
     ModelConfig,
     TrainConfig,
 )
-from latentdim.data import (
+from latentdim.data.readers import (
     image_shape_of,
     read_matrix,
     sklearn_data,

@@ -11,7 +11,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from latentdim.autoencoder import AutoEncoder
 from latentdim.config import ModelConfig
 from latentdim.estimate.band import (
     band_rows,
@@ -30,6 +29,7 @@ from latentdim.estimate.rows import (
     subsample_rows,
 )
 from latentdim.models import build_model
+from latentdim.nn.autoencoder import AutoEncoder
 from latentdim.training import resolve_device
 
 

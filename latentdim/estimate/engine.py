@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from latentdim.autoencoder import AutoEncoder
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.estimate.band import (
     band_share,
@@ -21,6 +20,7 @@ from latentdim.estimate.band import (
     merge_band,
 )
 from latentdim.metrics import active_dims, local_gap_contrasts, local_gap_counts, variance_gap_count
+from latentdim.nn.autoencoder import AutoEncoder
 from latentdim.runs import generators, train_new
 from latentdim.studies import worker_pool
 from latentdim.training import torch_threads

@@ -27,7 +27,7 @@ class MaskAAEDimension(_LatentCount):
     (min, max over seeds), ``per_seed_``, ``latent_dim_`` (final capacity),
     ``capacities_`` ({m: per-seed counts} of every capacity tried), ``mask_``,
     ``saturated_`` (the mask kept (almost) every dim at capacity D), ``model_`` (a
-    trained :class:`~latentdim.autoencoder.AutoEncoder` on standardised data),
+    trained :class:`~latentdim.nn.autoencoder.AutoEncoder` on standardised data),
     ``columns_`` (the non-constant columns used), ``rows_`` (rows in X), ``rows_used_``
     (rows trained on: all, or a random ``max_rows`` of them), ``n_features_in_``;
     ``timings_``, where the fit's time went, in seconds: ``setup`` (checking,

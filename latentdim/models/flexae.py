@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import torch
 
-from latentdim.autoencoder import Losses, Step
-from latentdim.losses import wgan_gp_terms
 from latentdim.models.wae import GP_WEIGHT, WAEGAN
-from latentdim.nets import mlp
+from latentdim.nn.autoencoder import Losses, Step
+from latentdim.nn.layers import mlp
+from latentdim.nn.losses import wgan_gp_terms
 
 
 class FlexAE(WAEGAN):

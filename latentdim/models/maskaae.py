@@ -128,8 +128,8 @@ import math
 import torch
 from torch import nn
 
-from latentdim.autoencoder import Losses, Step
 from latentdim.models.wae import WAEGAN
+from latentdim.nn.autoencoder import Losses, Step
 
 VARIANCE_WEIGHT = 100.0
 LR_DECAY = 0.2

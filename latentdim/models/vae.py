@@ -60,11 +60,11 @@ import numpy as np
 import torch
 
 from latentdim import metrics
-from latentdim.autoencoder import AutoEncoder, Losses, Step, adam
 from latentdim.config import LIKELIHOODS
 from latentdim.errors import LatentdimError
-from latentdim.losses import bernoulli_nll, gaussian_kl, gaussian_nll
-from latentdim.nets import mlp, mlp_jacobians
+from latentdim.nn.autoencoder import AutoEncoder, Losses, Step, adam
+from latentdim.nn.layers import mlp, mlp_jacobians
+from latentdim.nn.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 
 GAMMA_FLOOR = 1e-6
 CONV_WIDTH = 32  # a conv decoder's widest unfolded activation per row, in multiples of d
@@ -160,7 +160,7 @@ class VAE(AutoEncoder):
         logits (Bernoulli). Linearising the decoder at mu(x) makes the posterior's
         precision I + J^T W J: an eigenvalue above 1 is a direction the data inform more
         than the prior, one near 0 a direction the decoder ignores there. The Jacobians
-        are taken forward-mode (MLP decoders: :func:`latentdim.nets.mlp_jacobians`, one
+        are taken forward-mode (MLP decoders: :func:`latentdim.nn.layers.mlp_jacobians`, one
         GEMM per layer for all rows' tangents: 0.40 and 0.35 of the time of ``vmap``-ed
         ``jacfwd`` on 10 000 rows through 256- and 128-wide layers, agreeing to 6e-7 of
         the largest entry, ``bench/estimate_speed.py``; conv decoders: ``jacfwd``),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from latentdim.autoencoder import AutoEncoder, Losses, Step, adam
-from latentdim.losses import mmd_imq, wgan_gp_terms
-from latentdim.nets import mlp
+from latentdim.nn.autoencoder import AutoEncoder, Losses, Step, adam
+from latentdim.nn.layers import mlp
+from latentdim.nn.losses import mmd_imq, wgan_gp_terms
 
 GP_WEIGHT = 10.0
 CRITIC_STEPS = 5
@@ -16,7 +16,7 @@ class WAEMMD(AutoEncoder):
     """loss = MSE(x, G(E(x))) + lambda * MMD^2_IMQ(E(x), p), p ~ N(0, I_m), lambda = 10.
 
     Adam, lr 1e-3, betas (0.5, 0.999), as in the WAE paper, in the kernel that keeps a
-    stacked member's updates independent of K (:func:`latentdim.autoencoder.adam`).
+    stacked member's updates independent of K (:func:`latentdim.nn.autoencoder.adam`).
     """
 
     name = "wae-mmd"

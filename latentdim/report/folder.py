@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentdim.claims import claims_markdown, judge, parse_claims
 from latentdim.errors import LatentdimError
 from latentdim.files import json_lines
 from latentdim.floors import FLOOR, fid_floors, floor_lines
@@ -31,7 +30,8 @@ from latentdim.report.tables import (
     table1,
     table2,
 )
-from latentdim.sweep import RECORDS, SWEEPS, RecordStore
+from latentdim.studies.claims import claims_markdown, judge, parse_claims
+from latentdim.studies.sweep import RECORDS, SWEEPS, RecordStore
 
 
 @dataclass
@@ -179,7 +179,8 @@ def _report_md(out: Path, result: Report, t2_header, t2_rows, opt_header, opt_ro
     lines += [f"{result.ok} finished cells, {len(result.failed)} failed.", ""]
     if (out / "claims.md").exists():
         lines += ["## Claims and verdicts", "", "Each claim the study checks, judged on the seeds "
-                  "(latentdim.claims: a 95 % two-sample t-test per pair, a 95 % t interval per value).", ""]
+                  "(latentdim.studies.claims: a 95 % two-sample t-test per pair, "
+                  "a 95 % t interval per value).", ""]
         lines += [(out / "claims.md").read_text(), ""]
     for name, title in (
         ("fig2", "Fig 2"),

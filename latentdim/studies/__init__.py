@@ -27,7 +27,7 @@ gives that model its own budget) and its ``label`` names it in records.
 spec named after it (``studies/fig2.toml`` -> ``studies/fig2/``); a user's runs go to
 ``runs/NAME/`` (:func:`default_out`, ignored by git). A sweep never writes into a
 reference folder unless asked to (``update_reference``), so a fresh clone's main job
-trains and can then be compared with the reference (:mod:`latentdim.compare`).
+trains and can then be compared with the reference (:mod:`latentdim.studies.compare`).
 
 The study expands into :class:`Cell` objects. A cell is frozen and self-contained (it
 carries the dataset's full spec, not a file name), so :func:`run_cell` is a pure

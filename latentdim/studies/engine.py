@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from latentdim.config import ModelConfig, TrainConfig
-from latentdim.data import image_shape_of
+from latentdim.data.readers import image_shape_of
 from latentdim.errors import DivergenceError, LatentdimError
 from latentdim.files import canonical_json, versions
 from latentdim.studies.spec import (

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from latentdim.claims import check_models, parse_claims
 from latentdim.config import ModelConfig, TrainConfig
-from latentdim.data import image_shape_of, read_matrix, resolve_data_file, sklearn_data
+from latentdim.data.readers import image_shape_of, read_matrix, resolve_data_file, sklearn_data
+from latentdim.data.synthetic import SyntheticSpec, generate, spec_from_recipe
 from latentdim.errors import LatentdimError
 from latentdim.files import canonical_json, config_hash, json_lines, reading, sha256_arrays
 from latentdim.models import MODELS
-from latentdim.synthetic import SyntheticSpec, generate, spec_from_recipe
+from latentdim.studies.claims import check_models, parse_claims
 
 _STUDY_KEYS = {"name", "description", "seed", "datasets", "models", "latent_dims", "seeds", "train", "model"}
 _STUDY_KEYS |= {"claims"}
@@ -74,7 +74,7 @@ class Study:
     description: str = ""
     path: str | None = None
     model_train: dict[str, dict] = field(default_factory=dict)  # per model label: [train] overrides
-    claims: tuple[dict, ...] = ()  # what the report gives a verdict (latentdim.claims)
+    claims: tuple[dict, ...] = ()  # what the report gives a verdict (latentdim.studies.claims)
 
     def replicate_seeds(self) -> list[int]:
         """Training seed of each replicate, from ``SeedSequence(seed).spawn(seeds)``."""

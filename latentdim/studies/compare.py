@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from latentdim.claims import pooled_sd
 from latentdim.errors import LatentdimError
 from latentdim.files import config_hash
 from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.report import groups, optimal_m
-from latentdim.sweep import RECORDS, RecordStore
+from latentdim.studies.claims import pooled_sd
+from latentdim.studies.sweep import RECORDS, RecordStore
 
 Z = 2.0  # half-width of the agreement band, in standard errors of the difference
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from latentdim.data import check_magic
+from latentdim.data.latents import LATENT_LAWS
+from latentdim.data.readers import check_magic
 from latentdim.errors import LatentdimError
 from latentdim.files import atomic_path, reading, sha256_arrays, versions
-from latentdim.latents import LATENT_LAWS
 
 FORMAT = "latentdim.synthetic/1"
 NEGATIVE_SLOPE = 0.2

@@ -20,7 +20,7 @@ from torch import nn
 from latentdim import metrics
 from latentdim.config import ModelConfig
 from latentdim.errors import LatentdimError
-from latentdim.nets import decoder_net, encoder_net, reset_parameters
+from latentdim.nn.layers import decoder_net, encoder_net, reset_parameters
 
 Losses = dict[str, torch.Tensor]
 

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from latentdim.nets import baddbmm, bmm
+from latentdim.nn.layers import baddbmm, bmm
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
