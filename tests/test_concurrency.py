@@ -80,12 +80,15 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_path, signum, code):
+@pytest.mark.parametrize(("signum", "code", "jobs"), [(signal.SIGINT, 130, 2), (signal.SIGTERM, 143, 2),
+                                                    (signal.SIGTERM, 143, 1)])
+def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_path, signum, code, jobs):
+    """With -j 1 the cells train in the driver itself: the signal must end the sweep,
+    not be recorded as one failed cell while the sweep goes on."""
     path = write_study(tmp_path, steps=150)
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = _sweep(path, out, jobs=2)
+    command = _sweep(path, out, jobs=jobs)
     options = dict(start_new_session=True, env=env, stderr=subprocess.PIPE, text=True)
     driver = subprocess.Popen(command, **options, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
@@ -94,7 +97,7 @@ def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_pat
         assert time.monotonic() < deadline, "the sweep recorded nothing"
         time.sleep(0.05)
     workers = [p for p in _children(driver.pid) if _alive(p)]
-    assert workers, "a pool sweep has worker processes"
+    assert workers or jobs == 1, "a pool sweep has worker processes"
     os.kill(driver.pid, signum)
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode == code, stderr
@@ -104,6 +107,7 @@ def test_a_signal_stops_the_sweep_and_its_workers_and_says_how_to_resume(tmp_pat
     assert not [p for p in workers if _alive(p)], "orphaned workers"
     recorded = RecordStore(out / "records.jsonl").load(repair=False)
     assert f"{len(recorded)} cells are recorded" in stderr
+    assert all(r["status"] == "ok" for r in recorded.values()), "the signal was recorded as a failed cell"
     (entry,) = [json.loads(line) for line in read_lines(out / "sweeps.jsonl")]  # the stopped run is logged
     assert entry["stopped"] and entry["summary"]["ran"] == len(recorded) < 16
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

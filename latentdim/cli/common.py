@@ -122,8 +122,10 @@ def _read_training_data(path: str):
     return read_matrix(path), None
 
 
-class _Interrupted(Exception):
-    """SIGTERM during a long command, raised in the driver like a KeyboardInterrupt."""
+class _Interrupted(BaseException):
+    """SIGTERM during a long command, raised in the driver like a KeyboardInterrupt, and
+    like it a BaseException: code that turns a cell's Exception into a failed record
+    (an inline sweep, ``-j 1``) lets it through instead of recording it and going on."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
