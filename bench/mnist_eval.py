@@ -25,7 +25,8 @@ import torch
 from latentdim import metrics
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.data.readers import DATA_ROOT, image_shape_of, read_matrix
-from latentdim.features import MNIST_FILES, features, kid, mnist_cnn, mnist_dir
+from latentdim.metrics.feature_nets import MNIST_FILES, mnist_cnn, mnist_dir
+from latentdim.metrics.features import features, kid
 from latentdim.runs import evaluate, generators, train_new
 
 

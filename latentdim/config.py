@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from latentdim.errors import LatentdimError
 
 MODEL_NAMES = ("wae-mmd", "wae-gan", "flexae", "maskaae", "vae", "two-stage-vae")  # latentdim.models.MODELS
-FEATURE_NAMES = ("identity", "digits-cnn", "mnist-cnn", "inception")  # latentdim.features.FEATURES
+FEATURE_NAMES = ("identity", "digits-cnn", "mnist-cnn", "inception")  # latentdim.metrics.features.FEATURES
 EXECUTOR_NAMES = ("local", "dask")  # latentdim.studies.sweep.EXECUTORS
 ESTIMATOR_NAMES = ("maskaae", "vae")  # latentdim.estimate.ESTIMATORS
 LIKELIHOODS = ("fixed", "learned", "bernoulli")  # the VAE family's decoders (latentdim.models.vae)

@@ -23,8 +23,8 @@ import torch
 from latentdim import metrics
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import DivergenceError, LatentdimError
-from latentdim.features import feature_accuracy, feature_network_id, features, kid
 from latentdim.files import config_hash, reading, sha256_arrays, versions, writing
+from latentdim.metrics.features import feature_accuracy, feature_network_id, features, kid
 from latentdim.models import build_model
 from latentdim.nn.autoencoder import AutoEncoder
 from latentdim.training import History, resolve_device, train
@@ -108,7 +108,7 @@ def evaluate(
     nearest-neighbour metrics are comparable. The ground-truth metrics need ``truth``.
     ``scaled_fid`` is always the data-space Fréchet distance over the trace of the real
     covariance (the slides' quantity); ``fid`` and ``kid`` are on the ``fid_features``
-    network's features (:mod:`latentdim.features`; ``identity``: the data space).
+    network's features (:mod:`latentdim.metrics.features`; ``identity``: the data space).
     """
     generated = model.sample(real.shape[0], generator)
     bad = int(np.sum(~np.all(np.isfinite(generated), axis=1)))

@@ -138,7 +138,7 @@ def test_option_names_match_the_registries():
     """The torch-free name lists the command line offers are the registries' keys."""
     from latentdim import config
     from latentdim.estimate import ESTIMATORS
-    from latentdim.features import FEATURES
+    from latentdim.metrics.features import FEATURES
     from latentdim.models import MODELS
     from latentdim.studies.sweep import EXECUTORS
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from latentdim.cli import cli
 from latentdim.data.readers import sklearn_data
 from latentdim.errors import LatentdimError
-from latentdim.features import cache_dir, digits_cnn, features, kid
+from latentdim.metrics.feature_nets import cache_dir, digits_cnn
+from latentdim.metrics.features import features, kid
 
 
 def test_kid_is_the_unbiased_polynomial_mmd():

@@ -16,7 +16,7 @@ from test_images import idx_bytes
 from latentdim.cli import cli
 from latentdim.config import ModelConfig, TrainConfig
 from latentdim.errors import LatentdimError
-from latentdim.features import MNIST_FILES, _mnist_cnn_in, mnist_cnn
+from latentdim.metrics.feature_nets import MNIST_FILES, _mnist_cnn_in, mnist_cnn
 
 REAL = Path(os.environ.get("LATENTDIM_DATA") or "/nonexistent") / "mnist"
 
@@ -85,7 +85,7 @@ def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, 
     (record,) = RecordStore(tmp_path / "out" / "records.jsonl").load().values()
     assert record["cell"]["data"]["test_sha256"] == data["test_sha256"]  # the record names both files
     assert record["metrics"]["features_accuracy"] == mnist_cnn()[1]
-    from latentdim.features import feature_network_id
+    from latentdim.metrics.features import feature_network_id
 
     assert record["metrics"]["features_sha256"] == feature_network_id("mnist-cnn")  # which network scored it
 
@@ -177,7 +177,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
     assert cached == accuracy
     state, state_again = net.state_dict(), again.state_dict()
     assert all(np.array_equal(state[k].numpy(), state_again[k].numpy()) for k in state)
-    from latentdim.features import features
+    from latentdim.metrics.features import features
 
     x = np.random.default_rng(0).random((5, 784)).astype(np.float32)
     assert features("mnist-cnn", x).shape == (5, 128)
@@ -190,7 +190,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
     _mnist_cnn_in.cache_clear()
     monkeypatch.delenv("LATENTDIM_DATA")
     monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
-    from latentdim import features as module
+    from latentdim.metrics import feature_nets as module
 
     served, served_accuracy = mnist_cnn()  # no data, no cache: the network that ships
     meta = json.loads((module.PACKAGED / "mnist-cnn-v2.json").read_text())
@@ -212,7 +212,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs the real MNIST: LATENTDIM_DATA, a folder with mnist/")
 def test_the_original_files_get_the_packaged_network_and_its_accuracy(tmp_path, monkeypatch):
     from latentdim.data.readers import read_idx, read_idx_labels
-    from latentdim.features import packaged_mnist_cnn
+    from latentdim.metrics.feature_nets import packaged_mnist_cnn
 
     monkeypatch.setenv("LATENTDIM_CACHE", str(tmp_path / "empty"))
     _mnist_cnn_in.cache_clear()

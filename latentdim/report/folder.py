@@ -8,8 +8,8 @@ from pathlib import Path
 
 from latentdim.errors import LatentdimError
 from latentdim.files import json_lines
-from latentdim.floors import FLOOR, fid_floors, floor_lines
 from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
+from latentdim.metrics.floors import FLOOR, fid_floors, floor_lines
 from latentdim.report.figures import (
     budget_rows,
     figure2,

@@ -2,7 +2,7 @@
 
 A dataset scored against a test set of its own (``test_path``; MNIST's t10k file) on a
 feature network gets, beside its table, the FID and KID of the test rows against
-10 000 random training rows (:func:`latentdim.features.fid_floor`): a model that
+10 000 random training rows (:func:`latentdim.metrics.features.fid_floor`): a model that
 reproduced the training data exactly would score about that, so a generated FID is
 read as a distance above the floor, not above 0. Kept in the sweep folder's
 ``floor.json``, keyed by the files' hashes and the features, and remade when they change.
@@ -23,7 +23,7 @@ def fid_floors(records: list[dict], out: Path) -> dict[str, dict]:
     """Per dataset of ``records`` with a test set of its own and a feature network:
     its floor (``fid``, ``kid``, rows, features, the network's accuracy), or
     ``{"error": ...}`` where its files cannot be read here. Writes ``out/floor.json``."""
-    from latentdim.features import feature_network_id, fid_floor
+    from latentdim.metrics.features import feature_network_id, fid_floor
     from latentdim.studies import checked_rows
 
     wanted = {}
