@@ -15,7 +15,8 @@ import pytest
 from test_sweep import read_lines, write_study
 
 from latentdim.studies import load_study
-from latentdim.studies.sweep import LOCK, RecordStore
+from latentdim.studies.records import RecordStore
+from latentdim.studies.sweep import LOCK
 
 
 def _default_sigint():

@@ -154,7 +154,8 @@ def test_cli_trains_conv_nets_on_images_and_refuses_rows_without_a_shape(tmp_pat
 
 def test_a_study_of_conv_models_on_digits_stacks_and_records(tmp_path):
     from latentdim.studies import load_study, plan_stacks
-    from latentdim.studies.sweep import RecordStore, sweep
+    from latentdim.studies.records import RecordStore
+    from latentdim.studies.sweep import sweep
 
     spec = """
 name = "conv"

@@ -90,7 +90,8 @@ def test_a_run_on_a_users_mnist_file_works_end_to_end(tmp_path):
 def test_a_study_sweeps_and_reports_bundled_and_file_datasets(tmp_path):
     from latentdim.report import report
     from latentdim.studies import load_study
-    from latentdim.studies.sweep import RecordStore, sweep
+    from latentdim.studies.records import RecordStore
+    from latentdim.studies.sweep import sweep
 
     np.save(tmp_path / "mine.npy", np.random.default_rng(2).normal(size=(300, 5)).astype(np.float32))
     (tmp_path / "real.toml").write_text(
@@ -131,7 +132,8 @@ critic_hidden = [8]
 def test_a_digits_comparison_reports_table1_and_fig6(tmp_path):
     from latentdim.report import report
     from latentdim.studies import load_study
-    from latentdim.studies.sweep import RecordStore, sweep
+    from latentdim.studies.records import RecordStore
+    from latentdim.studies.sweep import sweep
 
     (tmp_path / "t1.toml").write_text(
         """

@@ -1,4 +1,5 @@
-"""The package's import graph has no cycle, counting imports inside functions too."""
+"""The package's layout: its import graph has no cycle, counting imports inside
+functions too, and no module is over 400 lines."""
 
 import ast
 from pathlib import Path
@@ -46,3 +47,13 @@ def test_the_import_graph_has_no_cycle():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    """A module that outgrows this is split by concept (the layout in docs/index.md)."""
+    sizes = {module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    long = {name: lines for name, lines in sizes.items() if lines > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"

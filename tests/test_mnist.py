@@ -69,7 +69,8 @@ critic_hidden = [8]
 
 def test_a_study_path_resolves_under_the_data_root_with_its_test_set(data_root, tmp_path):
     from latentdim.studies import load_study
-    from latentdim.studies.sweep import RecordStore, sweep
+    from latentdim.studies.records import RecordStore
+    from latentdim.studies.sweep import sweep
 
     spec = tmp_path / "studies" / "m.toml"
     spec.parent.mkdir()

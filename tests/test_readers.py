@@ -25,7 +25,7 @@ from latentdim.data import readers as data
 from latentdim.data import synthetic
 from latentdim.errors import LatentdimError
 from latentdim.files import json_lines
-from latentdim.studies.sweep import RecordStore
+from latentdim.studies.records import RecordStore
 
 RECIPE = 'name = "r"\nn = 2\nd = 4\nsamples = 200\nseed = 0\n'
 STUDY = 'name = "s"\ndatasets = ["r.toml"]\nmodels = ["wae-mmd"]\nlatent_dims = [1, 2]\n[train]\nsteps = 5\n'

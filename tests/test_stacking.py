@@ -123,7 +123,8 @@ def test_plan_stacks_groups_cells_of_one_shape(tmp_path):
 def test_sweep_gives_the_same_records_stacked_or_one_at_a_time(tmp_path):
     from test_sweep import write_study
 
-    from latentdim.studies.sweep import RecordStore, sweep
+    from latentdim.studies.records import RecordStore
+    from latentdim.studies.sweep import sweep
 
     study = load_study(write_study(tmp_path, models='["maskaae"]', seeds=2))
     # on the CPU: a GPU kernel may sum in another order for another K

@@ -13,7 +13,8 @@ import pytest
 
 from latentdim.errors import LatentdimError
 from latentdim.studies import load_study, run_cell
-from latentdim.studies.sweep import RecordStore, sweep
+from latentdim.studies.records import RecordStore
+from latentdim.studies.sweep import sweep
 
 RECIPE = "n = 2\nd = 8\nsamples = 600\nseed = 0\n"
 

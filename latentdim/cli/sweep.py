@@ -98,7 +98,7 @@ def sweep(
     import dataclasses
 
     from latentdim.studies import default_out, load_study
-    from latentdim.studies.sweep import RECORDS, RecordStore
+    from latentdim.studies.records import RECORDS, RecordStore
     from latentdim.studies.sweep import sweep as run_sweep
 
     if list_only:

@@ -31,7 +31,8 @@ from latentdim.report.tables import (
     table2,
 )
 from latentdim.studies.claims import claims_markdown, judge, parse_claims
-from latentdim.studies.sweep import RECORDS, SWEEPS, RecordStore
+from latentdim.studies.records import RECORDS, RecordStore
+from latentdim.studies.sweep import SWEEPS
 
 
 @dataclass

@@ -38,7 +38,7 @@ from latentdim.files import config_hash
 from latentdim.metrics import GENERATION_METRICS, PRIMARY_METRIC
 from latentdim.report import groups, optimal_m
 from latentdim.studies.claims import pooled_sd
-from latentdim.studies.sweep import RECORDS, RecordStore
+from latentdim.studies.records import RECORDS, RecordStore
 
 Z = 2.0  # half-width of the agreement band, in standard errors of the difference
 
