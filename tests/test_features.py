@@ -1,6 +1,6 @@
-"""Feature networks for image FID and KID: the registry, the digits CNN (trained once,
-cached), the kernel inception distance against a direct computation, and the
-one-line error when Inception weights are absent."""
+"""Feature networks for image FID and KID: the registry, the digits CNN (shipped; trained
+once and cached where the shipped one cannot serve), the kernel inception distance
+against a direct computation, and the one-line error when Inception weights are absent."""
 
 import json
 
@@ -30,18 +30,35 @@ def test_kid_is_the_unbiased_polynomial_mmd():
     assert abs(kid(same[:1000], same[1000:])) < 0.02 < kid(a, b)
 
 
-def test_the_digits_cnn_is_accurate_deterministic_and_cached(feature_cache):
-    _, accuracy = digits_cnn()
-    assert accuracy >= 0.95
+def test_the_digits_cnn_ships_and_is_trained_where_it_cannot_serve(feature_cache, monkeypatch, tmp_path):
+    from latentdim.metrics import feature_nets
+
+    feature_nets._digits_cnn_in.cache_clear()
+    served, accuracy = digits_cnn()  # the network that ships: nothing trained, nothing cached
+    meta = json.loads((feature_nets.PACKAGED / "digits-cnn-v1.json").read_text())
+    assert accuracy == meta["accuracy"] >= 0.95 and feature_nets._network_hash(served) == meta["network_id"]
+    assert not (feature_cache / "digits-cnn-v1.pt").exists()
+    feature_nets._digits_cnn_in.cache_clear()
+    damaged = tmp_path / "weights"
+    damaged.mkdir()
+    (damaged / "digits-cnn-v1.json").write_text(json.dumps(meta))
+    weights = bytearray((feature_nets.PACKAGED / "digits-cnn-v1.pt").read_bytes())
+    weights[-2000] ^= 0xFF  # one weight's bits: the hash no longer matches
+    (damaged / "digits-cnn-v1.pt").write_bytes(bytes(weights))
+    monkeypatch.setattr(feature_nets, "PACKAGED", damaged)
+    _, trained = digits_cnn()  # trained on first use and cached
+    assert trained >= 0.95
     assert (cache_dir() / "digits-cnn-v1.pt").is_file()
-    assert json.loads((feature_cache / "digits-cnn-v1.json").read_text())["accuracy"] == accuracy
+    assert json.loads((feature_cache / "digits-cnn-v1.json").read_text())["accuracy"] == trained
+    feature_nets._digits_cnn_in.cache_clear()
     _, cached = digits_cnn()
     x = sklearn_data("digits")[:50]
-    assert cached == accuracy
+    assert cached == trained
     np.testing.assert_array_equal(features("digits-cnn", x), features("digits-cnn", x))
     assert features("digits-cnn", x).shape == (50, 64)
     with pytest.raises(LatentdimError, match="need 8 x 8 images"):
         features("digits-cnn", np.zeros((5, 10)))
+    feature_nets._digits_cnn_in.cache_clear()
 
 
 def test_inception_without_weights_is_one_line(monkeypatch):

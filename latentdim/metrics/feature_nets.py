@@ -89,13 +89,18 @@ def _train_digits_cnn() -> tuple[DigitsCNN, float]:
 
 
 def digits_cnn() -> tuple[DigitsCNN, float]:
-    """The digits classifier and its held-out accuracy: from the cache folder, or
-    trained (seconds) and cached there on first use; loaded once per process."""
+    """The digits classifier and its held-out accuracy: the network that ships with
+    latentdim when scikit-learn's digits are the ones it was trained on (their SHA-256
+    is recorded beside it), else from the cache folder, or trained (seconds) and cached
+    there on first use; loaded once per process."""
     return _digits_cnn_in(cache_dir())
 
 
 @functools.lru_cache(maxsize=2)
 def _digits_cnn_in(folder: Path) -> tuple[DigitsCNN, float]:
+    packaged = packaged_network("digits-cnn-v1", DigitsCNN)
+    if packaged is not None and packaged[2].get("data") == _digits_sha256():
+        return packaged[0], packaged[1]  # scikit-learn's digits as shipped: the network that ships
     weights, meta = folder / "digits-cnn-v1.pt", folder / "digits-cnn-v1.json"
     if weights.is_file() and meta.is_file():
         try:
@@ -114,6 +119,16 @@ def _digits_cnn_in(folder: Path) -> tuple[DigitsCNN, float]:
     except (OSError, LatentdimError):
         pass  # an unwritable cache costs a retraining next time, nothing else
     return net, accuracy
+
+
+def _digits_sha256() -> str:
+    """SHA-256 of scikit-learn's digits images and labels, as this install has them."""
+    from sklearn.datasets import load_digits
+
+    from latentdim.files import sha256_arrays
+
+    digits = load_digits()
+    return sha256_arrays(digits.data, digits.target)
 
 
 class _Standardise(nn.Module):
@@ -217,20 +232,26 @@ def mnist_cnn() -> tuple[MnistCNN, float]:
 PACKAGED = Path(__file__).parent.parent / "weights"  # networks that ship with latentdim
 
 
-def packaged_mnist_cnn() -> tuple[MnistCNN, float, dict] | None:
-    """The mnist-cnn that ships with latentdim (``latentdim/weights``): the network,
-    its t10k accuracy and its metadata, or None where it is absent or damaged (its
-    weights' hash must be the one recorded beside them)."""
-    weights, meta = PACKAGED / "mnist-cnn-v2.pt", PACKAGED / "mnist-cnn-v2.json"
+def packaged_network(stem: str, factory: type[nn.Module]) -> tuple[nn.Module, float, dict] | None:
+    """A feature network that ships with latentdim (``latentdim/weights/STEM.pt`` and
+    ``.json``): the network, its held-out accuracy and its metadata, or None where it is
+    absent or damaged (its weights' hash must be the one recorded beside them)."""
+    weights, meta = PACKAGED / f"{stem}.pt", PACKAGED / f"{stem}.json"
     try:
         recorded = json.loads(meta.read_text())
-        net = MnistCNN()
+        net = factory()
         net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
         if _network_hash(net) != recorded["network_id"]:
             return None
         return net.eval(), float(recorded["accuracy"]), recorded
     except (OSError, ValueError, KeyError, RuntimeError):
         return None
+
+
+def packaged_mnist_cnn() -> tuple[MnistCNN, float, dict] | None:
+    """The mnist-cnn that ships with latentdim, its t10k accuracy and its metadata, or
+    None (:func:`packaged_network`)."""
+    return packaged_network("mnist-cnn-v2", MnistCNN)
 
 
 @functools.lru_cache(maxsize=2)
