@@ -170,8 +170,9 @@ def mask_history(rows: list[dict]) -> dict | None:
     }
 
 
-def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine: dict) -> dict:
-    record = {
+def record_head(cell: Cell) -> dict:
+    """The fields that name a cell's record: its id, dataset, n, model, m, seed, replicate."""
+    return {
         "id": cell.id,
         "dataset": cell.dataset,
         "n": cell.true_dim,
@@ -180,6 +181,10 @@ def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine:
         "seed": cell.seed,
         "replicate": cell.replicate,
     }
+
+
+def _record(cell: Cell, train_config: TrainConfig, outcome, wall: float, engine: dict) -> dict:
+    record = record_head(cell)
     if isinstance(outcome, Exception):
         error = {"type": type(outcome).__name__, "message": str(outcome)}
         if isinstance(outcome, DivergenceError):

@@ -28,6 +28,7 @@ from pathlib import Path
 from latentdim.errors import LatentdimError
 from latentdim.files import versions, writing
 from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack, worker_pool
+from latentdim.studies.engine import record_head
 from latentdim.studies.records import RECORDS, RecordStore
 from latentdim.training import resolve_device
 
@@ -87,13 +88,7 @@ def run_dask(
 
 def _lost(cell: Cell, exc: Exception) -> dict:
     return {
-        "id": cell.id,
-        "dataset": cell.dataset,
-        "n": cell.true_dim,
-        "model": cell.model,
-        "latent_dim": cell.latent_dim,
-        "seed": cell.seed,
-        "replicate": cell.replicate,
+        **record_head(cell),
         "status": "failed",
         "error": {"type": type(exc).__name__, "message": str(exc)},
         "timings": {"training_samples": 0},
