@@ -30,7 +30,8 @@ GENERATION_METRICS: dict[str, tuple[str, str, str | None]] = {
 # (the off-manifold share rose from 0.15 at m = n to 0.67 at m = 4n). Chosen on the
 # fig2 study's data and checked on data it was not chosen on (studies/fig2-holdout: a
 # second map seed, uniform latents): argmax 8 [8, 8] at n = 8 on both; 16 [16, 18] at
-# n = 16, 20 [16, 20] on the holdout (recall 0.8635 at m = 16 against 0.8648 at 20).
+# n = 16, 20 [16, 20] on the holdout (recall 0.8635 at m = 16 against 0.8648 at 20);
+# both re-run on another CPU at 4c711e4: 16 [14, 18] and 16 [16, 20] (0.8700 against 0.8648).
 # The a-priori choice, the energy coefficient (zero only for equal laws, no tuning
 # parameter), was measured and dropped: its seed spread near the floor is as large as
 # the U, argmin 14 [8, 18] and 12 [10, 18] on fig2, 12 [8, 16] and 20 [16, 20] on the
