@@ -36,7 +36,7 @@ def test_the_digits_cnn_ships_and_is_trained_where_it_cannot_serve(feature_cache
     feature_nets._digits_cnn_in.cache_clear()
     served, accuracy = digits_cnn()  # the network that ships: nothing trained, nothing cached
     meta = json.loads((feature_nets.PACKAGED / "digits-cnn-v1.json").read_text())
-    assert accuracy == meta["accuracy"] >= 0.95 and feature_nets._network_hash(served) == meta["network_id"]
+    assert accuracy == meta["accuracy"] >= 0.95 and feature_nets.network_hash(served) == meta["network_id"]
     assert not (feature_cache / "digits-cnn-v1.pt").exists()
     feature_nets._digits_cnn_in.cache_clear()
     damaged = tmp_path / "weights"

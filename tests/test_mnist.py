@@ -195,7 +195,7 @@ def test_mnist_cnn_is_trained_once_cached_and_remade_for_other_files(data_root, 
 
     served, served_accuracy = mnist_cnn()  # no data, no cache: the network that ships
     meta = json.loads((module.PACKAGED / "mnist-cnn-v2.json").read_text())
-    assert served_accuracy == meta["accuracy"] >= 0.99 and module._network_hash(served) == meta["network_id"]
+    assert served_accuracy == meta["accuracy"] >= 0.99 and module.network_hash(served) == meta["network_id"]
     _mnist_cnn_in.cache_clear()
     damaged = tmp_path / "weights"
     damaged.mkdir()

@@ -101,23 +101,11 @@ def _digits_cnn_in(folder: Path) -> tuple[DigitsCNN, float]:
     packaged = packaged_network("digits-cnn-v1", DigitsCNN)
     if packaged is not None and packaged[2].get("data") == _digits_sha256():
         return packaged[0], packaged[1]  # scikit-learn's digits as shipped: the network that ships
-    weights, meta = folder / "digits-cnn-v1.pt", folder / "digits-cnn-v1.json"
-    if weights.is_file() and meta.is_file():
-        try:
-            net = DigitsCNN()
-            net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
-            return net.eval(), float(json.loads(meta.read_text())["accuracy"])
-        except (OSError, ValueError, KeyError, RuntimeError):
-            pass  # a damaged cache is made again
+    cached = _cached_network(folder / "digits-cnn-v1", DigitsCNN, lambda recorded: True)
+    if cached is not None:
+        return cached
     net, accuracy = _train_digits_cnn()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(weights, force=True) as tmp:
-            torch.save(net.state_dict(), tmp)
-        with atomic_path(meta, force=True) as tmp:
-            tmp.write_text(json.dumps({"accuracy": accuracy, "epochs": DIGITS_CNN_EPOCHS}))
-    except (OSError, LatentdimError):
-        pass  # an unwritable cache costs a retraining next time, nothing else
+    _cache_network(folder / "digits-cnn-v1", net, {"accuracy": accuracy, "epochs": DIGITS_CNN_EPOCHS})
     return net, accuracy
 
 
@@ -241,7 +229,7 @@ def packaged_network(stem: str, factory: type[nn.Module]) -> tuple[nn.Module, fl
         recorded = json.loads(meta.read_text())
         net = factory()
         net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
-        if _network_hash(net) != recorded["network_id"]:
+        if network_hash(net) != recorded["network_id"]:
             return None
         return net.eval(), float(recorded["accuracy"]), recorded
     except (OSError, ValueError, KeyError, RuntimeError):
@@ -258,7 +246,6 @@ def packaged_mnist_cnn() -> tuple[MnistCNN, float, dict] | None:
 def _mnist_cnn_in(folder: Path, _root: str | None) -> tuple[MnistCNN, float]:
     from latentdim.files import file_sha256
 
-    weights, meta = folder / "mnist-cnn-v2.pt", folder / "mnist-cnn-v2.json"
     try:
         files = mnist_files()
     except LatentdimError:
@@ -267,31 +254,47 @@ def _mnist_cnn_in(folder: Path, _root: str | None) -> tuple[MnistCNN, float]:
     packaged = packaged_mnist_cnn()
     if packaged is not None and (hashes is None or hashes == packaged[2]["files"]):
         return packaged[0], packaged[1]  # the original MNIST files: the network that ships
-    if weights.is_file() and meta.is_file():
-        try:
-            net = MnistCNN()
-            net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
-            recorded = json.loads(meta.read_text())
-            if hashes is None or recorded["files"] == hashes:
-                return net.eval(), float(recorded["accuracy"])
-        except (OSError, ValueError, KeyError, RuntimeError):
-            pass  # a damaged cache is made again
+    made_from_these = lambda recorded: hashes is None or recorded["files"] == hashes  # noqa: E731
+    cached = _cached_network(folder / "mnist-cnn-v2", MnistCNN, made_from_these)
+    if cached is not None:
+        return cached
     if files is None:
         mnist_files()  # the one-line reason
     net, accuracy = _train_mnist_cnn(files)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(weights, force=True) as tmp:
-            torch.save(net.state_dict(), tmp)
-        with atomic_path(meta, force=True) as tmp:
-            record = {"accuracy": accuracy, "epochs": MNIST_CNN_EPOCHS, "files": hashes}
-            tmp.write_text(json.dumps(record, indent=2))
-    except (OSError, LatentdimError):
-        pass  # an unwritable cache costs a retraining next time, nothing else
+    record = {"accuracy": accuracy, "epochs": MNIST_CNN_EPOCHS, "files": hashes}
+    _cache_network(folder / "mnist-cnn-v2", net, record)
     return net, accuracy
 
 
-def _network_hash(net: nn.Module) -> str:
+def _cached_network(stem: Path, factory: type[nn.Module], matches) -> tuple[nn.Module, float] | None:
+    """The network cached at ``STEM.pt`` (its metadata in ``STEM.json``) and its accuracy,
+    or None where it is absent, damaged, or ``matches(metadata)`` is false."""
+    weights, meta = stem.with_suffix(".pt"), stem.with_suffix(".json")
+    if not (weights.is_file() and meta.is_file()):
+        return None
+    try:
+        net = factory()
+        net.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+        recorded = json.loads(meta.read_text())
+        return (net.eval(), float(recorded["accuracy"])) if matches(recorded) else None
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None  # a damaged cache is made again
+
+
+def _cache_network(stem: Path, net: nn.Module, record: dict) -> None:
+    """Cache a trained network at ``STEM.pt`` and its metadata at ``STEM.json``."""
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(stem.with_suffix(".pt"), force=True) as tmp:
+            torch.save(net.state_dict(), tmp)
+        with atomic_path(stem.with_suffix(".json"), force=True) as tmp:
+            tmp.write_text(json.dumps(record, indent=2))
+    except (OSError, LatentdimError):
+        pass  # an unwritable cache costs a retraining next time, nothing else
+
+
+def network_hash(net: nn.Module) -> str:
+    """The first 16 hex digits of the SHA-256 of a network's weights: its id in the records."""
     digest = hashlib.sha256()
     for key, tensor in sorted(net.state_dict().items()):
         digest.update(key.encode())

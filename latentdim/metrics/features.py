@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from latentdim.errors import LatentdimError
-from latentdim.metrics.feature_nets import _network_hash, digits_cnn, mnist_cnn
+from latentdim.metrics.feature_nets import digits_cnn, mnist_cnn, network_hash
 
 
 def _mnist_features(x: np.ndarray) -> np.ndarray:
@@ -122,7 +122,7 @@ def feature_network_id(name: str) -> str | None:
     CPU rounds differently and trains another network: FIDs on two networks are on two
     scales, so records carry this and comparisons check it."""
     nets = {"digits-cnn": digits_cnn, "mnist-cnn": mnist_cnn}
-    return _network_hash(nets[name]()[0]) if name in nets else None
+    return network_hash(nets[name]()[0]) if name in nets else None
 
 
 def feature_accuracy(name: str) -> float | None:
