@@ -1,7 +1,7 @@
 """Run a study's cells and keep their records: resumable, local processes or Dask.
 
-The driver is the only writer of ``OUT/records.jsonl``: one JSON record per line,
-appended, flushed and fsynced as each cell finishes. Re-running resumes: cells with
+The driver is the only writer of ``OUT/records.jsonl`` (its format:
+:mod:`latentdim.studies.records`). Re-running resumes: cells with
 an ``ok`` record are skipped, cells with a ``failed`` one are skipped unless
 ``retry_failed``, and a truncated last line (a driver killed mid-write) is cut off.
 When a cell has several records (a retried failure) the last one counts.
