@@ -4,10 +4,12 @@ one rule for every reader's failures (:func:`reading`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import platform
+import subprocess
 import tempfile
 import tomllib
 import zipfile
@@ -26,7 +28,29 @@ def versions() -> dict[str, str]:
     for name in _VERSIONED:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
+    commit = source_commit()
+    if commit is not None:
+        found["latentdim_commit"] = commit
     return found
+
+
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str | None:
+    """The git commit latentdim runs from, ``+dirty`` when tracked files differ from it,
+    where the package sits in a git checkout (an editable install); None elsewhere (an
+    installed wheel carries its version only)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        git = lambda *args: subprocess.run(  # noqa: E731
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "latentdim")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "") if commit else None
 
 
 def canonical_json(obj: object) -> str:

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+import latentdim
 from latentdim.errors import LatentdimError
 from latentdim.studies import load_study, run_cell
 from latentdim.studies.records import RecordStore
@@ -113,6 +115,12 @@ def test_cell_is_a_pure_function_of_its_spec(tmp_path):
     assert comparable([first]) == comparable([second])
     assert set(first["metrics"]) >= {"scaled_fid", "fid", "nac", "active_dims", "recon_mse"}
     assert first["cell"]["latent_dim"] == cell.latent_dim and first["versions"]["torch"]
+    root = Path(latentdim.__file__).resolve().parent.parent
+    if (root / ".git").exists():  # an editable install in a checkout: the record names its commit
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert first["versions"]["latentdim_commit"].removesuffix("+dirty") == head.stdout.strip()
+    else:
+        assert "latentdim_commit" not in first["versions"]
 
 
 def _stored(cell_id: str, status: str) -> dict:
