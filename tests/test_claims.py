@@ -35,12 +35,19 @@ def test_a_pair_holds_fails_or_ties_by_a_two_sample_t_test():
     assert pair_verdict([3.0, 3.0], [3.0, 3.0]) == TIED
 
 
-def test_a_value_holds_inside_the_seeds_t_interval():
-    # mean 12.33, sd 0.577: t(2) 0.577 / sqrt(3) = 1.43
-    assert value_verdict([12, 12, 13], 13) == HOLDS
-    assert value_verdict([12, 12, 13], 14) == FAILS
-    assert value_verdict([64, 64, 64], 64) == HOLDS and value_verdict([64, 64, 64], 63) == FAILS
-    assert value_verdict([12], 12) is None
+def test_a_value_holds_when_the_seeds_pin_it_down_to_its_tolerance():
+    # mean 12.33, sd 0.577: t(2) 0.577 / sqrt(3) = 1.43, the interval [10.90, 13.77]
+    assert value_verdict([12, 12, 13], 13, within=1) == TIED  # inside, but reaches 10.9
+    assert value_verdict([12, 12, 13], 13, within=2.2) == HOLDS
+    assert value_verdict([12, 12, 13], 14, within=5) == FAILS  # outside the interval
+    assert value_verdict([64, 64, 64], 64, within=0) == HOLDS and value_verdict([64, 64, 64], 63, 1) == FAILS
+    # two seeds 15 and 16: t(1) = 12.7, the interval [9.1, 21.9] holds 13 and tells nothing
+    assert value_verdict([15, 16], 13, within=1) == TIED
+    assert value_verdict([12], 12, within=1) is None
+    claim = {"says": "13 dims", "metric": "active_dims", "model": "m", "equals": 13, "within": 1}
+    verdict = judge(claim, records({"m": [12, 12, 13]}, metric="active_dims"))
+    assert verdict.verdict == TIED
+    assert "12.3 ± 0.6, 3 seeds, 95 % interval [10.9, 13.8] (read within ± 1)" in verdict.ours
 
 
 def test_an_ordering_against_several_models_takes_the_worst_pair():
@@ -70,6 +77,9 @@ def test_an_ordering_against_several_models_takes_the_worst_pair():
         ({"says": "x", "metric": "fid", "lower": "a", "higher": "b", "than": ["b"]}, "needs one of"),
         ({"says": "x", "metric": "nac", "model": "a"}, "'model' goes with a number 'equals'"),
         ({"says": "x", "metric": "nac", "model": "a", "equals": 1, "colour": "red"}, "unknown keys colour"),
+        ({"says": "x", "metric": "nac", "model": "a", "equals": 1}, "a value claim needs 'within'"),
+        ({"says": "x", "metric": "nac", "model": "a", "equals": 1, "within": -1}, "needs 'within'"),
+        ({"says": "x", "metric": "fid", "lower": "a", "than": ["b"], "within": 1}, "go with 'model'"),
     ],
 )
 def test_a_malformed_claim_is_one_line_naming_it(claim, message):
@@ -100,6 +110,7 @@ says = "the VAE keeps 4 dims"
 metric = "active_dims"
 model = "vae"
 equals = 4
+within = 1
 """
 
 

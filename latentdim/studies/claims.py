@@ -13,8 +13,12 @@ each one of three verdicts and writes them to ``claims.md`` (and REPORT.md):
   seed spread*. The claim holds when every pair holds, does not hold when any pair does
   not, and cannot be told apart otherwise. With three seeds a side, t = 2.78: two means
   must differ by about 2.3 pooled sd before a verdict is given.
-* a **value** -- ``model = "maskaae"``, ``equals = 13`` -- holds when the value lies in
-  the 95 % t interval of the seeds' mean, and does not hold when it lies outside. Only
+* a **value** -- ``model = "maskaae"``, ``equals = 13``, ``within = 1`` -- does not
+  hold when the value lies outside the 95 % t interval of the seeds' mean; holds when
+  it lies inside and the whole interval lies within ``equals ± within`` (the tolerance
+  the claim is read with, in the metric's units: required, since "in the interval"
+  alone is met by any value when the seeds spread widely); and otherwise cannot be told
+  apart within the seed spread: the seeds do not pin the value down that closely. Only
   quantities that mean the same thing here as on the slides can be checked this way
   (NAC, active dims): an FID on the mnist-cnn features is not on the Inception scale of
   the slides, so FID claims are orderings, with the slides' number shown beside ours.
@@ -39,7 +43,8 @@ import numpy as np
 from latentdim.errors import LatentdimError
 
 HOLDS, FAILS, TIED = "holds", "does not hold", "cannot be told apart"
-_KEYS = {"says", "source", "slides", "metric", "lower", "higher", "than", "model", "equals", "dataset", "m"}
+_KEYS = {"says", "source", "slides", "metric", "lower", "higher", "than", "model", "equals", "within"}
+_KEYS |= {"dataset", "m"}
 LEVEL = 0.95
 FEATURE_METRICS = ("fid", "kid")  # on a feature network's features (latentdim.runs.evaluate)
 
@@ -77,13 +82,18 @@ def parse_claims(value, where: str) -> tuple[dict, ...]:
         if kinds[0] == "model":
             if not isinstance(claim.get("equals"), (int, float)) or "than" in claim:
                 raise LatentdimError(f"{label}: 'model' goes with a number 'equals' and no 'than'")
+            within = claim.get("within")
+            if not isinstance(within, (int, float)) or isinstance(within, bool) or within < 0:
+                raise LatentdimError(
+                    f"{label}: a value claim needs 'within', the tolerance it is read with (a number >= 0)"
+                )
         else:
             than = claim.get("than")
             labels = isinstance(than, list) and than and all(isinstance(t, str) for t in than)
             if not (than == "*" or labels):
                 raise LatentdimError(f"{label}: 'than' must be a list of model labels or \"*\"")
-            if "equals" in claim:
-                raise LatentdimError(f"{label}: 'equals' goes with 'model', not with an ordering")
+            if "equals" in claim or "within" in claim:
+                raise LatentdimError(f"{label}: 'equals' and 'within' go with 'model', not with an ordering")
         claims.append(dict(claim))
     return tuple(claims)
 
@@ -162,12 +172,26 @@ def pair_verdict(a: list[float], b: list[float]) -> str:
     return HOLDS if diff < 0 else FAILS
 
 
-def value_verdict(values: list[float], target: float) -> str | None:
-    """Does ``target`` lie in the seeds' 95 % t interval? None with one seed."""
+def value_interval(values: list[float]) -> tuple[float, float] | None:
+    """The seeds' 95 % t interval of the mean; None with one seed."""
     if len(values) < 2:
         return None
+    mean = float(np.mean(values))
     half = _t(len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
-    return HOLDS if abs(float(np.mean(values)) - target) <= half else FAILS
+    return mean - half, mean + half
+
+
+def value_verdict(values: list[float], target: float, within: float) -> str | None:
+    """Is the seeds' mean ``target`` to within ``within``? :data:`FAILS` when ``target``
+    is outside the 95 % t interval, :data:`HOLDS` when it is inside and the interval
+    lies in ``target ± within``, :data:`TIED` otherwise; None with one seed."""
+    interval = value_interval(values)
+    if interval is None:
+        return None
+    low, high = interval
+    if not low <= target <= high:
+        return FAILS
+    return HOLDS if target - within <= low and high <= target + within else TIED
 
 
 def judge(claim: dict, records: list[dict]) -> Verdict:
@@ -181,8 +205,13 @@ def judge(claim: dict, records: list[dict]) -> Verdict:
         mine = values.get(claim["model"], [])
         if not mine:
             return Verdict(**base, ours=f"no {metric} of {claim['model']} in the records", verdict=None)
-        verdict = value_verdict(mine, float(claim["equals"]))
+        verdict = value_verdict(mine, float(claim["equals"]), float(claim["within"]))
         ours = f"{claim['model']}: {metric} {_fmt(mine)}, {len(mine)} seeds"
+        interval = value_interval(mine)
+        if interval is not None:
+            digits = 3 if abs(float(np.mean(mine))) < 10 else 1
+            ours += f", 95 % interval [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+            ours += f" (read within ± {claim['within']:g})"
         return Verdict(**base, ours=ours, verdict=verdict)
     side = "lower" if "lower" in claim else "higher"
     model = claim[side]
