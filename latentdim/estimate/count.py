@@ -110,9 +110,10 @@ class _LatentCount(BaseEstimator):
                     self.band_, band_pending = trainer.run([], band_x)[1], False
                 counts = [r.count for r in results]
                 self.capacities_[m] = counts
+                per_stack = {r.stack: r.seconds.get("train", 0.0) for r in results}  # one time a stack
                 timings["capacities"][m] = {
                     "wall": time.perf_counter() - started,
-                    "train": sorted({r.seconds.get("train", 0.0) for r in results}, reverse=True),
+                    "train": sorted(per_stack.values(), reverse=True),
                     "read": sum(r.seconds.get("read", 0.0) for r in results),
                 }
                 if np.median(counts) < m - 1 or m >= d:

@@ -101,7 +101,7 @@ class _Reading:
     the capacity), the mask or posterior variances behind it, its estimate (the count,
     or the median local count where the model gives one), its weights (CPU) and where
     its time went (``seconds``: ``train``, its stack's training wall time, and ``read``,
-    its own readings)."""
+    its own readings; ``stack``, the first seed of the stack it trained in)."""
 
     count: int
     values: list[float]
@@ -110,6 +110,7 @@ class _Reading:
     local: tuple[np.ndarray, np.ndarray] | None  # the local dimension and gap contrast per row read (VAE)
     state: dict
     seconds: dict = field(default_factory=dict)
+    stack: int | None = None
 
 
 def _mask_reading(model: AutoEncoder, x: np.ndarray) -> tuple[int, list[float], int, None, None]:
@@ -173,7 +174,7 @@ def _train_counts(job: _Job) -> list[_Reading]:
             member = stack.member(k).eval()
             reading = READINGS[job.model](member, job.x)
             seconds = {"train": trained, "read": time.perf_counter() - start}
-            out.append(_Reading(*reading, member.state_dict(), seconds))
+            out.append(_Reading(*reading, member.state_dict(), seconds, stack=job.seeds[0]))
         return out
 
 
