@@ -145,3 +145,14 @@ def test_an_fid_ordering_over_two_feature_networks_says_so():
     assert "feature networks" not in judge(claim, records(values)).ours
     nac = {**claim, "metric": "nac"}  # not on features: nothing to say
     assert "feature networks" not in judge(nac, records(values, metric="nac")).ours
+
+
+def test_a_claim_older_code_wrote_is_left_out_and_the_rest_kept(tmp_path):
+    from latentdim.report.folder import study_claims
+
+    good = {"says": "a below b", "metric": "fid", "lower": "a", "than": ["b"]}
+    old = {"says": "a keeps 4", "metric": "active_dims", "model": "a", "equals": 4}  # no 'within'
+    summary = {"ran": 0, "cells": 0, "wall_seconds": 0.0, "samples_per_second": 0.0}
+    entry = {"study": {"name": "s", "claims": [old, good]}, "started": "t", "summary": summary}
+    (tmp_path / "sweeps.jsonl").write_text(json.dumps(entry) + "\n")
+    assert [c["says"] for c in study_claims(tmp_path)] == ["a below b"]

@@ -134,10 +134,14 @@ def study_claims(out: Path) -> tuple[dict, ...]:
     sweeps = [s for s in json_lines(out / SWEEPS) if _is_sweep_entry(s)]
     if not sweeps:
         return ()
-    try:
-        return parse_claims(sweeps[-1]["study"].get("claims") or [], str(out / SWEEPS))
-    except LatentdimError:
-        return ()  # written by other code: the report goes on without them
+    claims = sweeps[-1]["study"].get("claims") or []
+    kept: list[dict] = []
+    for claim in claims if isinstance(claims, list) else []:
+        try:
+            kept += parse_claims([claim], str(out / SWEEPS))
+        except LatentdimError:
+            continue  # written by other code (a value claim without 'within'): left out, the rest kept
+    return tuple(kept)
 
 
 def _is_sweep_entry(entry: dict) -> bool:
