@@ -354,3 +354,22 @@ def test_a_study_reuses_the_cells_another_sweep_finished(tmp_path):
     assert sweep(small, tmp_path / "small-out", jobs=1, reuse=[tmp_path / "big-out"]).reused == 0
     with pytest.raises(LatentdimError, match=r"--reuse .*nowhere: no records\.jsonl there"):
         sweep(small, tmp_path / "other", jobs=1, reuse=[tmp_path / "nowhere"])
+
+
+def test_a_signal_right_after_a_record_is_written_is_counted_in_the_log(tmp_path, monkeypatch):
+    """The log of a stopped invocation counts what its records file holds, even when the
+    signal lands between a record's append and the sweep's counting of it."""
+    study = load_study(write_study(tmp_path, models='["wae-mmd"]', dims="[2]", seeds=2, steps=20))
+    append = RecordStore.append
+
+    def append_then_interrupt(self, record):
+        append(self, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RecordStore, "append", append_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(study, tmp_path / "out", jobs=1, stack=1)
+    (entry,) = [json.loads(line) for line in read_lines(tmp_path / "out" / "sweeps.jsonl")]
+    assert entry["stopped"] == "KeyboardInterrupt"
+    recorded = read_lines(tmp_path / "out" / "records.jsonl")
+    assert entry["summary"]["ran"] == entry["summary"]["ok"] == len(recorded) == 1

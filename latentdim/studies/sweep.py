@@ -193,6 +193,7 @@ def sweep(
             on_start(len(todo), len(cells))
         start = time.time()
         ok = failed = samples = 0
+        offset = store.path.stat().st_size if store.path.exists() else 0  # this invocation appends after it
         engine = {"device": device, "stack": stack, "stacks": [len(s) for s in stacks]}
 
         def log(ran: int, stopped: str | None = None) -> SweepSummary:
@@ -222,10 +223,33 @@ def sweep(
                         on_record(record)
         except BaseException as exc:  # a signal, a full disk: the invocation is logged as stopped
             with contextlib.suppress(OSError, LatentdimError):
+                # from the file, not the counters: a signal can land between a record's
+                # append and the counting of it
+                ok, failed, samples = _appended(store.path, offset)
                 log(ok + failed, type(exc).__name__)
             raise
         summary = log(len(todo))
     return summary
+
+
+def _appended(path: Path, offset: int) -> tuple[int, int, int]:
+    """The ok and failed records, and their training samples, in the records file at
+    ``path`` after byte ``offset``: what an invocation that began there recorded."""
+    ok = failed = samples = 0
+    if not path.exists():
+        return ok, failed, samples
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash: not a record
+            if isinstance(record, dict):
+                ok += record.get("status") == "ok"
+                failed += record.get("status") != "ok"
+                samples += (record.get("timings") or {}).get("training_samples", 0)
+    return ok, failed, samples
 
 
 def _reuse(study: Study, records: dict, store: RecordStore, folders, retry_failed: bool) -> int:
