@@ -23,7 +23,7 @@ from latentdim.studies.sweep import sweep
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 BY_MODEL = {"mask_history", "posterior_dims"}
-MADE_BY_OLDER_CODE = {"vae-budget"}
+MADE_BY_OLDER_CODE: set[str] = set()
 
 
 def fields(record: dict) -> set[str]:
