@@ -154,11 +154,11 @@ def reading(what: str) -> Iterator[None]:
         raise LatentdimError(f"cannot read {what}: {_reason(exc)}") from None
 
 
-def json_lines(path: Path) -> list[dict]:
-    """The JSON objects of a ``.jsonl`` log that is only informative (``sweeps.jsonl``):
-    unreadable files and lines are skipped, never an error."""
+def json_lines(path: Path, start: int = 0) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` log that is only informative (``sweeps.jsonl``),
+    from byte ``start`` on: unreadable files and lines are skipped, never an error."""
     try:
-        lines = path.read_bytes().splitlines()
+        lines = path.read_bytes()[start:].splitlines()
     except OSError:
         return []
     objects = []

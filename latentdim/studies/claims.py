@@ -141,9 +141,14 @@ def _t(df: int) -> float:
     return float(t.ppf(0.5 + LEVEL / 2, df))
 
 
+def _digits(values: list[float]) -> int:
+    """Decimals to print the seeds' values with: 3 below a mean of 10, else 1."""
+    return 3 if abs(float(np.mean(values))) < 10 else 1
+
+
 def _fmt(values: list[float]) -> str:
     mean = float(np.mean(values))
-    digits = 3 if abs(mean) < 10 else 1
+    digits = _digits(values)
     if len(values) < 2:
         return f"{mean:.{digits}f} (1 seed)"
     return f"{mean:.{digits}f} ± {float(np.std(values, ddof=1)):.{digits}f}"
@@ -209,7 +214,7 @@ def judge(claim: dict, records: list[dict]) -> Verdict:
         ours = f"{claim['model']}: {metric} {_fmt(mine)}, {len(mine)} seeds"
         interval = value_interval(mine)
         if interval is not None:
-            digits = 3 if abs(float(np.mean(mine))) < 10 else 1
+            digits = _digits(mine)
             ours += f", 95 % interval [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
             ours += f" (read within ± {claim['within']:g})"
         return Verdict(**base, ours=ours, verdict=verdict)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from latentdim.errors import LatentdimError
-from latentdim.files import versions, writing
+from latentdim.files import json_lines, versions, writing
 from latentdim.studies import Cell, Study, default_out, is_reference_dir, plan_stacks, run_stack, worker_pool
 from latentdim.studies.engine import record_head
 from latentdim.studies.records import RECORDS, RecordStore
@@ -235,21 +235,10 @@ def sweep(
 def _appended(path: Path, offset: int) -> tuple[int, int, int]:
     """The ok and failed records, and their training samples, in the records file at
     ``path`` after byte ``offset``: what an invocation that began there recorded."""
-    ok = failed = samples = 0
-    if not path.exists():
-        return ok, failed, samples
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash: not a record
-            if isinstance(record, dict):
-                ok += record.get("status") == "ok"
-                failed += record.get("status") != "ok"
-                samples += (record.get("timings") or {}).get("training_samples", 0)
-    return ok, failed, samples
+    records = json_lines(path, start=offset)  # a line a crash cut short is no record
+    ok = sum(r.get("status") == "ok" for r in records)
+    samples = sum((r.get("timings") or {}).get("training_samples", 0) for r in records)
+    return ok, len(records) - ok, samples
 
 
 def _reuse(study: Study, records: dict, store: RecordStore, folders, retry_failed: bool) -> int:
